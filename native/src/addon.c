@@ -1,0 +1,13 @@
+// envd_native: the few Linux calls Node has no API for (inotify, extended attributes).
+#include <node_api.h>
+
+napi_value envd_init_inotify(napi_env env, napi_value exports);
+napi_value envd_init_xattr(napi_env env, napi_value exports);
+
+static napi_value init(napi_env env, napi_value exports) {
+  envd_init_inotify(env, exports);
+  envd_init_xattr(env, exports);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,152 @@
+import { parseArgs } from "node:util";
+
+/** The envd protocol version envd-ts implements; reported by `-version` and `X-Envd-Version`. */
+export const ENVD_COMPAT_VERSION = "0.6.13";
+/** envd-ts's own version. */
+export const DAEMON_VERSION = "0.1.0";
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+/** Everything the daemon is configured with, parsed once at start. */
+export interface Config {
+  port: number;
+  listenAddress: string;
+  defaultUser: string;
+  defaultWorkdir: string | undefined;
+  accessToken: string | undefined;
+  logLevel: LogLevel;
+  /** Running outside Firecracker (E2B's -isnotfc); envd-ts never polls MMDS either way. */
+  isNotFc: boolean;
+  cgroupRoot: string;
+  noCgroups: boolean;
+  /** Largest RPC message accepted or sent, in bytes. File transfers are not limited by it. */
+  maxMessageBytes: number;
+  /** Default keepalive interval for server streams when the client sends none. */
+  keepaliveSeconds: number;
+  /** Bytes of output kept per process for replay. */
+  outputBufferBytes: number;
+  /** How long and how many finished processes stay in the history. */
+  historyTtlSeconds: number;
+  historyMaxEntries: number;
+  /** Directory for the files E2B's envd writes at start (`.E2B_SANDBOX`). */
+  runDir: string;
+}
+
+interface FlagSpec {
+  name: string;
+  env?: string;
+  type: "string" | "boolean";
+  help: string;
+  default?: string;
+}
+
+const FLAGS: FlagSpec[] = [
+  { name: "port", env: "ENVD_PORT", type: "string", default: "49983", help: "TCP port to listen on (0 picks a free one)" },
+  { name: "listen", env: "ENVD_LISTEN_ADDRESS", type: "string", default: "0.0.0.0", help: "address to listen on" },
+  { name: "default-user", env: "ENVD_DEFAULT_USER", type: "string", default: "root", help: "user for requests that name none (POST /init defaultUser overrides)" },
+  { name: "default-workdir", env: "ENVD_DEFAULT_WORKDIR", type: "string", help: "working directory for requests that give none (default: the user's home)" },
+  { name: "access-token", env: "ENVD_ACCESS_TOKEN", type: "string", help: "require this X-Access-Token on every request (POST /init can also set it)" },
+  { name: "log-level", env: "ENVD_LOG_LEVEL", type: "string", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
+  { name: "max-message-bytes", env: "ENVD_MAX_MESSAGE_BYTES", type: "string", default: String(16 * 1024 * 1024), help: "largest RPC message in bytes" },
+  { name: "keepalive-seconds", env: "ENVD_KEEPALIVE_SECONDS", type: "string", default: "90", help: "keepalive interval on idle streams when the client sends no Keepalive-Ping-Interval" },
+  { name: "output-buffer-bytes", env: "ENVD_OUTPUT_BUFFER_BYTES", type: "string", default: String(1024 * 1024), help: "output kept per process for replay" },
+  { name: "history-ttl-seconds", env: "ENVD_HISTORY_TTL_SECONDS", type: "string", default: "3600", help: "how long finished processes stay in the history" },
+  { name: "history-max", env: "ENVD_HISTORY_MAX", type: "string", default: "1000", help: "how many finished processes the history keeps" },
+  { name: "run-dir", env: "ENVD_RUN_DIR", type: "string", default: "/run/e2b", help: "where the sandbox marker files are written" },
+  { name: "cgroup-root", env: "ENVD_CGROUP_ROOT", type: "string", default: "/sys/fs/cgroup", help: "cgroup mount point" },
+  { name: "no-cgroups", env: "ENVD_NO_CGROUPS", type: "boolean", help: "do not use cgroups" },
+  { name: "isnotfc", type: "boolean", help: "accepted for E2B compatibility (not in Firecracker)" },
+  { name: "verbose", type: "boolean", help: "same as --log-level debug" },
+  { name: "version", type: "boolean", help: "print the envd protocol version and exit" },
+  { name: "help", type: "boolean", help: "print this help and exit" },
+];
+
+/** Raised for a flag or variable that cannot be used; main prints it and exits 2. */
+export class ConfigError extends Error {}
+
+export type ParsedCli =
+  | { kind: "run"; config: Config }
+  | { kind: "help"; text: string }
+  | { kind: "version"; text: string };
+
+/** Go-style single-dash long flags (`-port 1`) are accepted by rewriting them to `--port`. */
+function normalizeArgs(argv: string[]): string[] {
+  return argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) ? `-${a}` : a));
+}
+
+export function helpText(): string {
+  const lines = [
+    `envd ${DAEMON_VERSION}: an E2B envd-compatible sandbox daemon (protocol ${ENVD_COMPAT_VERSION})`,
+    "",
+    "Usage: envd [flags]   (flags take one or two dashes; each may also be set by its variable)",
+    "",
+  ];
+  for (const f of FLAGS) {
+    const left = `  --${f.name}${f.type === "string" ? " VALUE" : ""}`;
+    const env = f.env ? ` [${f.env}]` : "";
+    const def = f.default !== undefined ? ` (default ${f.default})` : "";
+    lines.push(`${left.padEnd(34)}${f.help}${def}${env}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`--${name}: '${raw}' is not an integer`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`--${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+/** Parses flags and environment variables into one Config. Flags win over variables. */
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const f of FLAGS) options[f.name] = { type: f.type };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: normalizeArgs(argv), options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (values.help) return { kind: "help", text: helpText() };
+  if (values.version) return { kind: "version", text: ENVD_COMPAT_VERSION + "\n" };
+
+  const get = (name: string): string | undefined => {
+    const spec = FLAGS.find((f) => f.name === name)!;
+    const v = values[name];
+    if (typeof v === "string") return v;
+    if (spec.env && env[spec.env] !== undefined && env[spec.env] !== "") return env[spec.env];
+    return spec.default;
+  };
+  const flag = (name: string): boolean => {
+    const spec = FLAGS.find((f) => f.name === name)!;
+    if (values[name] === true) return true;
+    const e = spec.env ? env[spec.env] : undefined;
+    return e === "1" || e === "true";
+  };
+
+  let logLevel = (get("log-level") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level: '${logLevel}' is not one of ${LOG_LEVELS.join(", ")}`);
+  if (flag("verbose")) logLevel = "debug";
+
+  const accessToken = get("access-token");
+  const config: Config = {
+    port: integer("port", get("port")!, 0, 65535),
+    listenAddress: get("listen")!,
+    defaultUser: get("default-user")!,
+    defaultWorkdir: get("default-workdir") || undefined,
+    accessToken: accessToken ? accessToken : undefined,
+    logLevel,
+    isNotFc: flag("isnotfc"),
+    cgroupRoot: get("cgroup-root")!,
+    noCgroups: flag("no-cgroups"),
+    maxMessageBytes: integer("max-message-bytes", get("max-message-bytes")!, 1024, 2 ** 31 - 1),
+    keepaliveSeconds: integer("keepalive-seconds", get("keepalive-seconds")!, 1, 86400),
+    outputBufferBytes: integer("output-buffer-bytes", get("output-buffer-bytes")!, 0, 2 ** 31 - 1),
+    historyTtlSeconds: integer("history-ttl-seconds", get("history-ttl-seconds")!, 0, 10 ** 8),
+    historyMaxEntries: integer("history-max", get("history-max")!, 0, 10 ** 7),
+    runDir: get("run-dir")!,
+  };
+  return { kind: "run", config };
+}

@@ -1,0 +1,83 @@
+import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
+import { ConfigError, parseCli } from "./config.js";
+import { createLogger } from "./log.js";
+import { DaemonState } from "./state.js";
+import type { DaemonContext } from "./daemon-context.js";
+import { startServer, type Capability } from "./server.js";
+import { controlRoutes } from "./system/control-routes.js";
+import { registerSystemService } from "./system/system-service.js";
+
+function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
+  try {
+    mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    const file = `${runDir}/.E2B_SANDBOX`;
+    try {
+      chmodSync(file, 0o644);
+    } catch {
+      /* not there yet */
+    }
+    writeFileSync(file, isNotFc ? "false" : "true", { mode: 0o444 });
+    chmodSync(file, 0o444);
+  } catch {
+    /* best effort, as in envd: non-root daemons cannot write /run */
+  }
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseCli(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`envd: ${err.message}\nRun 'envd --help' for the flags.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.kind !== "run") {
+    process.stdout.write(parsed.text);
+    return;
+  }
+  const config = parsed.config;
+  const log = createLogger(config.logLevel);
+  const shutdown = new AbortController();
+  const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
+  writeSandboxMarkers(config.runDir, config.isNotFc);
+
+  const capabilities: Capability[] = [
+    { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
+  ];
+
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (contained)"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (contained)"));
+
+  let server;
+  try {
+    server = await startServer(ctx, capabilities, shutdown);
+  } catch (err) {
+    log.fatal({ err }, "cannot listen");
+    process.exit(1);
+  }
+  log.info({ port: server.port, address: server.address, pid: process.pid }, "listening");
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    server
+      .shutdown()
+      .then(() => {
+        log.info("stopped");
+        process.exit(0);
+      })
+      .catch((err) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+void main();
