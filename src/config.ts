@@ -28,6 +28,14 @@ export interface Config {
   /** How long and how many finished processes stay in the history. */
   historyTtlSeconds: number;
   historyMaxEntries: number;
+  /** Root jail for file operations (RPCs and /files); undefined means none. */
+  fsRoot: string | undefined;
+  /** Largest whole-file read or upload in bytes; 0 means no limit. */
+  maxFileBytes: number;
+  /** Check the requesting user's file permissions (off by default, as in E2B). */
+  enforceFilePermissions: boolean;
+  /** Events a watcher may queue before it reports an overflow. */
+  watchQueueMax: number;
   /** Directory for the files E2B's envd writes at start (`.E2B_SANDBOX`). */
   runDir: string;
 }
@@ -52,6 +60,10 @@ const FLAGS: FlagSpec[] = [
   { name: "output-buffer-bytes", env: "ENVD_OUTPUT_BUFFER_BYTES", type: "string", default: String(1024 * 1024), help: "output kept per process for replay" },
   { name: "history-ttl-seconds", env: "ENVD_HISTORY_TTL_SECONDS", type: "string", default: "3600", help: "how long finished processes stay in the history" },
   { name: "history-max", env: "ENVD_HISTORY_MAX", type: "string", default: "1000", help: "how many finished processes the history keeps" },
+  { name: "fs-root", env: "ENVD_FS_ROOT", type: "string", help: "confine every file operation beneath this directory" },
+  { name: "max-file-bytes", env: "ENVD_MAX_FILE_BYTES", type: "string", default: "0", help: "largest whole-file read or upload in bytes (0: no limit)" },
+  { name: "enforce-file-permissions", env: "ENVD_ENFORCE_FILE_PERMISSIONS", type: "boolean", help: "refuse file operations the requesting user could not do itself" },
+  { name: "watch-queue-max", env: "ENVD_WATCH_QUEUE_MAX", type: "string", default: "10000", help: "events a watcher queues before reporting an overflow" },
   { name: "run-dir", env: "ENVD_RUN_DIR", type: "string", default: "/run/e2b", help: "where the sandbox marker files are written" },
   { name: "cgroup-root", env: "ENVD_CGROUP_ROOT", type: "string", default: "/sys/fs/cgroup", help: "cgroup mount point" },
   { name: "no-cgroups", env: "ENVD_NO_CGROUPS", type: "boolean", help: "do not use cgroups" },
@@ -146,6 +158,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     outputBufferBytes: integer("output-buffer-bytes", get("output-buffer-bytes")!, 0, 2 ** 31 - 1),
     historyTtlSeconds: integer("history-ttl-seconds", get("history-ttl-seconds")!, 0, 10 ** 8),
     historyMaxEntries: integer("history-max", get("history-max")!, 0, 10 ** 7),
+    fsRoot: get("fs-root") || undefined,
+    maxFileBytes: integer("max-file-bytes", get("max-file-bytes")!, 0, Number.MAX_SAFE_INTEGER),
+    enforceFilePermissions: flag("enforce-file-permissions"),
+    watchQueueMax: integer("watch-queue-max", get("watch-queue-max")!, 1, 10_000_000),
     runDir: get("run-dir")!,
   };
   return { kind: "run", config };

@@ -6,6 +6,8 @@ import type { DaemonContext } from "./daemon-context.js";
 import { startServer, type Capability } from "./server.js";
 import { controlRoutes } from "./system/control-routes.js";
 import { registerSystemService } from "./system/system-service.js";
+import { processCapability } from "./process/index.js";
+import { filesystemCapability } from "./filesystem/index.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
 
   const capabilities: Capability[] = [
     { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
+    processCapability(ctx),
+    filesystemCapability(ctx),
   ];
 
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (contained)"));
