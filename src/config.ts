@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 
 /** The envd protocol version envd-ts implements; reported by `-version` and `X-Envd-Version`. */
@@ -5,6 +6,7 @@ export const ENVD_COMPAT_VERSION = "0.6.13";
 /** envd-ts's own version. */
 export const DAEMON_VERSION = "0.1.0";
 
+/** pino levels, as --log-level takes them. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 /** Everything the daemon is configured with, parsed once at start. */
@@ -38,6 +40,8 @@ export interface Config {
   watchQueueMax: number;
   /** Directory for the files E2B's envd writes at start (`.E2B_SANDBOX`). */
   runDir: string;
+  /** Address where loopback-only listeners are exposed (E2B's socat forwards); undefined: off. */
+  exposeAddress: string | undefined;
 }
 
 interface FlagSpec {
@@ -65,6 +69,7 @@ const FLAGS: FlagSpec[] = [
   { name: "enforce-file-permissions", env: "ENVD_ENFORCE_FILE_PERMISSIONS", type: "boolean", help: "refuse file operations the requesting user could not do itself" },
   { name: "watch-queue-max", env: "ENVD_WATCH_QUEUE_MAX", type: "string", default: "10000", help: "events a watcher queues before reporting an overflow" },
   { name: "run-dir", env: "ENVD_RUN_DIR", type: "string", default: "/run/e2b", help: "where the sandbox marker files are written" },
+  { name: "expose-address", env: "ENVD_EXPOSE_ADDRESS", type: "string", help: "expose services listening only on loopback on this IP, like E2B's socat forwards (empty: off)" },
   { name: "cgroup-root", env: "ENVD_CGROUP_ROOT", type: "string", default: "/sys/fs/cgroup", help: "cgroup mount point" },
   { name: "no-cgroups", env: "ENVD_NO_CGROUPS", type: "boolean", help: "do not use cgroups" },
   { name: "isnotfc", type: "boolean", help: "accepted for E2B compatibility (not in Firecracker)" },
@@ -76,6 +81,7 @@ const FLAGS: FlagSpec[] = [
 /** Raised for a flag or variable that cannot be used; main prints it and exits 2. */
 export class ConfigError extends Error {}
 
+/** What the command line asks for: run with a config, or print help or the version. */
 export type ParsedCli =
   | { kind: "run"; config: Config }
   | { kind: "help"; text: string }
@@ -86,6 +92,7 @@ function normalizeArgs(argv: string[]): string[] {
   return argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) ? `-${a}` : a));
 }
 
+/** `envd --help`, generated from FLAGS so it lists every flag and variable. */
 export function helpText(): string {
   const lines = [
     `envd ${DAEMON_VERSION}: an E2B envd-compatible sandbox daemon (protocol ${ENVD_COMPAT_VERSION})`,
@@ -107,6 +114,12 @@ function integer(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(`--${name}: ${n} is outside ${min}..${max}`);
   return n;
+}
+
+function exposeAddress(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (isIP(raw) === 0) throw new ConfigError(`--expose-address: '${raw}' is not an IP address`);
+  return raw;
 }
 
 const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -163,6 +176,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     enforceFilePermissions: flag("enforce-file-permissions"),
     watchQueueMax: integer("watch-queue-max", get("watch-queue-max")!, 1, 10_000_000),
     runDir: get("run-dir")!,
+    exposeAddress: exposeAddress(get("expose-address")),
   };
   return { kind: "run", config };
 }

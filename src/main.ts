@@ -8,6 +8,7 @@ import { controlRoutes } from "./system/control-routes.js";
 import { registerSystemService } from "./system/system-service.js";
 import { processCapability } from "./process/index.js";
 import { filesystemCapability } from "./filesystem/index.js";
+import { proxyCapability } from "./proxy/index.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
     processCapability(ctx),
     filesystemCapability(ctx),
+    proxyCapability(ctx),
   ];
 
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (contained)"));

@@ -1,18 +1,25 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { createServer as createHttp1Server } from "node:http";
-import { createServer as createHttp2Server } from "node:http2";
-import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createServer as createHttp1Server, type IncomingMessage } from "node:http";
+import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
+import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import type { DaemonContext } from "./daemon-context.js";
+import { rejectUnknownBasicUser, unknownBasicUser } from "./auth/request-user.js";
+import { connectHandler } from "./http/connect-adapter.js";
 import { applyCors } from "./http/cors.js";
-import { HttpError, sendJsonError, sendText } from "./http/respond.js";
-import type { HttpRequest, HttpResponse, RouteHandler } from "./http/types.js";
+import { HttpError, sendEmpty, sendJsonError, sendText } from "./http/respond.js";
+import { endStreamsOnShutdown, loggedRpcCode, recordRpcCode, rpcLogKey, type RpcLogInfo } from "./http/rpc-interceptors.js";
+import type { HttpRequest, HttpResponse, RouteHandler, UpgradeHandler } from "./http/types.js";
+import { serveWithoutUpgrade } from "./http/upgrade.js";
 
 /** A capability plugs RPC services and REST routes into the one server. */
 export interface Capability {
   rpc?(router: ConnectRouter): void;
   /** Keyed "METHOD /path". */
   rest?: Record<string, RouteHandler>;
+  /** Keyed by path prefix ("/proxy/"), any method; tried when no exact route matches. */
+  prefixRoutes?: Record<string, RouteHandler>;
+  /** HTTP/1.1 upgrade requests (WebSocket) by path prefix; other upgrades are served as plain requests. */
+  upgradeRoutes?: Record<string, UpgradeHandler>;
   /** Called on shutdown, after streams were told to end. */
   close?(): Promise<void> | void;
 }
@@ -22,40 +29,10 @@ const TOKEN_EXEMPT = new Set(["GET /health", "GET /files", "POST /files", "POST 
 const RPC_PATH = /^\/[a-zA-Z_][\w.]*\.[A-Z]\w*\/[A-Z]\w*$/;
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const IDLE_TIMEOUT_MS = 640_000;
+const HEADERS_TIMEOUT_MS = 60_000;
+const PREFACE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
 
-interface RequestLogInfo {
-  rpcCode?: string;
-}
-const requestInfo = new WeakMap<object, RequestLogInfo>();
-
-/** Records the Connect code of each RPC (including mid-stream errors) for the request log. */
-function codeRecorder(): Interceptor {
-  return (next) => async (req) => {
-    const info = req.contextValues.get(infoKey);
-    try {
-      const res = await next(req);
-      if (!res.stream) return res;
-      const message = res.message;
-      return {
-        ...res,
-        message: (async function* () {
-          try {
-            yield* message;
-          } catch (err) {
-            info.rpcCode = Code[ConnectError.from(err).code];
-            throw err;
-          }
-        })(),
-      };
-    } catch (err) {
-      info.rpcCode = Code[ConnectError.from(err).code];
-      throw err;
-    }
-  };
-}
-
-const infoKey = createContextKey<RequestLogInfo>({}, { description: "request log info" });
-
+/** The listening server, as main sees it. */
 export interface RunningServer {
   port: number;
   address: string;
@@ -63,25 +40,25 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** Listens on config.port and serves every capability's RPCs and routes there, over HTTP/1.1 and h2c. */
 export async function startServer(ctx: DaemonContext, capabilities: Capability[], shutdownController: AbortController): Promise<RunningServer> {
   const { config, state, log } = ctx;
   const routes = new Map<string, RouteHandler>();
   for (const cap of capabilities) for (const [key, handler] of Object.entries(cap.rest ?? {})) routes.set(key, handler);
+  const prefixRoutes = capabilities.flatMap((cap) => Object.entries(cap.prefixRoutes ?? {}));
+  const upgradeRoutes = capabilities.flatMap((cap) => Object.entries(cap.upgradeRoutes ?? {}));
 
-  const rpcHandler = connectNodeAdapter({
+  const rpcHandler = connectHandler({
     routes: (router) => {
       for (const cap of capabilities) cap.rpc?.(router);
     },
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdownController.signal,
-    interceptors: [codeRecorder()],
-    contextValues: (req) => {
-      const values = createContextValues();
-      const info = requestInfo.get(req) ?? {};
-      values.set(infoKey, info);
-      return values;
-    },
+    // Outermost first: the log sees the shutdown and user errors the others raise.
+    interceptors: [recordRpcCode(), endStreamsOnShutdown(shutdownController.signal), rejectUnknownBasicUser()],
+    notFound: (_req, res) => sendText(res, 404, "404 page not found\n"),
+    log,
   });
 
   let nextRequestId = 1;
@@ -90,18 +67,20 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   const handle = (req: HttpRequest, res: HttpResponse): void => {
     const started = process.hrtime.bigint();
     const id = nextRequestId++;
-    const info: RequestLogInfo = {};
-    requestInfo.set(req, info);
+    let rpc: RpcLogInfo | undefined;
     const sock = "stream" in req ? undefined : req.socket;
     if (sock) inflight.set(sock, (inflight.get(sock) ?? 0) + 1);
     res.on("close", () => {
       if (sock) inflight.set(sock, (inflight.get(sock) ?? 1) - 1);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const aborted = !res.writableFinished;
       log.info(
-        { req: id, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, code: info.rpcCode, ms: Math.round(ms * 100) / 100, aborted: !res.writableFinished || undefined },
+        { req: id, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, code: loggedRpcCode(rpc, aborted), ms: Math.round(ms * 100) / 100, aborted: aborted || undefined },
         "request",
       );
     });
+    // Keep-alive ends with the daemon: the client must not reuse this connection.
+    if (sock && shutdownController.signal.aborted) res.setHeader("connection", "close");
     try {
       if (applyCors(req, res)) return;
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -111,13 +90,29 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
         return;
       }
       if (RPC_PATH.test(url.pathname)) {
-        rpcHandler(req as never, res as never);
+        rpc = {};
+        rpcHandler(req, res, createContextValues().set(rpcLogKey, rpc));
+        return;
+      }
+      // Prefix routes (the /proxy/<port>/ gateway) pass the client's Authorization on untouched.
+      const prefixed = routes.has(key) ? undefined : prefixRoutes.find(([prefix]) => url.pathname.startsWith(prefix));
+      if (prefixed) {
+        Promise.resolve(prefixed[1](req, res, url)).catch((err) => failRequest(res, err));
+        return;
+      }
+      const badUser = unknownBasicUser(headerValue(req, "authorization"));
+      if (badUser) {
+        // connect-go's ErrorWriter answer for a non-RPC request, as E2B's authn middleware sends it.
+        const body = JSON.stringify({ code: "unauthenticated", message: badUser });
+        res.writeHead(401, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
         return;
       }
       const route = routes.get(key);
       if (!route) {
-        const known = [...routes.keys()].some((k) => k.slice(k.indexOf(" ") + 1) === url.pathname);
-        if (known) sendText(res, 405, "Method Not Allowed\n");
+        // chi's answers: 405 with an Allow list for a known path, else its text 404.
+        const allowed = [...routes.keys()].filter((k) => k.slice(k.indexOf(" ") + 1) === url.pathname).map((k) => k.slice(0, k.indexOf(" ")));
+        if (allowed.length) sendEmpty(res, 405, { allow: allowed.join(", ") });
         else sendText(res, 404, "404 page not found\n");
         return;
       }
@@ -139,11 +134,15 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     sendJsonError(res, 500, (err as Error)?.message ?? "internal error");
   };
 
-  const http1 = createHttp1Server({ keepAliveTimeout: IDLE_TIMEOUT_MS, requestTimeout: 0, headersTimeout: 60_000 }, handle);
+  const http1 = createHttp1Server({ keepAliveTimeout: IDLE_TIMEOUT_MS, requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS }, handle);
   http1.keepAliveTimeout = IDLE_TIMEOUT_MS;
   const http2 = createHttp2Server({ maxSessionMemory: 64 }, handle);
+  // Node's HTTP/1.1 server tracks connections (for headersTimeout) only once it is
+  // "listening"; ours never listens itself, since the net server below hands it sockets.
+  http1.emit("listening");
   http2.setTimeout(IDLE_TIMEOUT_MS);
-  http2.on("timeout", () => {});
+  // An idle h2c session goes away politely (GOAWAY); streams still running are kept.
+  http2.on("timeout", (session: ServerHttp2Session) => session.close());
   http1.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     log.debug({ err: err.message, code: err.code }, "bad http/1.1 request");
     if (socket.writable && !socket.destroyed) {
@@ -152,9 +151,22 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     } else socket.destroy();
   });
   http2.on("sessionError", (err) => log.debug({ err: err.message }, "bad http/2 session"));
+  // WebSocket over HTTP/1.1 only; over h2c it would need RFC 8441 (extended CONNECT), not supported.
+  http1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const route = upgradeRoutes.find(([prefix]) => path.startsWith(prefix));
+    if (!route) return serveWithoutUpgrade(http1, req, socket, head);
+    log.info({ method: req.method, path, upgrade: req.headers.upgrade }, "upgrade");
+    if (state.accessToken.isSet() && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
+      const body = JSON.stringify({ code: 401, message: "unauthorized access, please provide a valid access token or method signing if supported" }) + "\n";
+      socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return;
+    }
+    route[1](req, socket, head);
+  });
 
   const sockets = new Set<Socket>();
-  const sessions = new Set<import("node:http2").ServerHttp2Session>();
+  const sessions = new Set<ServerHttp2Session>();
   http2.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -180,11 +192,14 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     port,
     address: config.listenAddress,
     async shutdown(graceMs = 5000) {
+      const deadline = Date.now() + graceMs;
       net.close();
+      // Streams end with `unavailable` (see endStreamsOnShutdown); unary calls run to completion.
       shutdownController.abort(new ConnectError("daemon is shutting down", Code.Unavailable));
       for (const session of sessions) session.close();
-      for (const cap of capabilities) await cap.close?.();
-      const deadline = Date.now() + graceMs;
+      http1.close();
+      const closing = Promise.allSettled(capabilities.map(async (cap) => cap.close?.()));
+      await Promise.race([closing, new Promise((r) => setTimeout(r, graceMs).unref())]);
       for (;;) {
         for (const s of sockets) if (!(inflight.get(s) ?? 0) && !isHttp2Socket(s)) s.destroy();
         if (sockets.size === 0 || Date.now() >= deadline) break;
@@ -211,12 +226,17 @@ function headerValue(req: HttpRequest, name: string): string | undefined {
  */
 function dispatchByPreface(socket: Socket, http1: ReturnType<typeof createHttp1Server>, http2: ReturnType<typeof createHttp2Server>): void {
   let seen: Buffer = Buffer.alloc(0);
+  // A client that never sends a byte is not kept forever; each server has its own timeouts after this.
+  const onSilent = () => socket.destroy();
+  socket.setTimeout(PREFACE_TIMEOUT_MS, onSilent);
   const onData = (chunk: Buffer) => {
     seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
     const n = Math.min(seen.length, H2_PREFACE.length);
     const isH2Prefix = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
     if (isH2Prefix && seen.length < H2_PREFACE.length) return;
     socket.off("data", onData);
+    socket.setTimeout(0);
+    socket.off("timeout", onSilent);
     socket.pause();
     socket.unshift(seen);
     if (isH2Prefix) {

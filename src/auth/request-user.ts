@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { lookupUser, type UserAccount } from "../users/passwd.js";
 
 /**
@@ -7,10 +7,10 @@ import { lookupUser, type UserAccount } from "../users/passwd.js";
  */
 export function basicAuthUsername(header: string | undefined | null): string | undefined {
   if (!header) return undefined;
-  const m = /^basic\s+(.*)$/i.exec(header.trim());
-  if (!m) return undefined;
-  const b64 = m[1]!.trim();
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) return undefined;
+  // Go's parser: "Basic " exactly (any case), then padded standard base64.
+  if (header.length < 6 || header.slice(0, 6).toLowerCase() !== "basic ") return undefined;
+  const b64 = header.slice(6);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) return undefined;
   const decoded = Buffer.from(b64, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon < 0) return undefined;
@@ -28,4 +28,23 @@ export function resolveRpcUser(authorization: string | undefined | null, default
   const user = lookupUser(defaultUser);
   if (!user) throw new ConnectError(`invalid default user: '${defaultUser}'`, Code.Unauthenticated);
   return user;
+}
+
+/**
+ * E2B's authn middleware, which runs on every request: a Basic header naming an unknown
+ * user is refused with this message, even on routes that never use the user.
+ */
+export function unknownBasicUser(authorization: string | undefined | null): string | undefined {
+  const name = basicAuthUsername(authorization);
+  if (name === undefined || lookupUser(name)) return undefined;
+  return `invalid username: '${name}'`;
+}
+
+/** {@link unknownBasicUser} for RPCs: fails the call as unauthenticated, in the call's own protocol. */
+export function rejectUnknownBasicUser(): Interceptor {
+  return (next) => (req) => {
+    const problem = unknownBasicUser(req.header.get("authorization"));
+    if (problem) throw new ConnectError(problem, Code.Unauthenticated);
+    return next(req);
+  };
 }

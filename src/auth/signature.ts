@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
+/** `read` signs GET /files, `write` signs POST /files. */
 export type SignatureOperation = "read" | "write";
 
 /**
@@ -18,6 +19,7 @@ export function fileSignature(
   return "v1_" + createHash("sha256").update(payload, "utf8").digest("base64").replace(/=+$/, "");
 }
 
+/** The raw query values a signature covers (path and username unresolved, as sent). */
 export interface SignedQuery {
   path: string;
   username: string;

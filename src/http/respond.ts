@@ -22,11 +22,13 @@ export function sendJson(res: HttpResponse, status: number, value: unknown, head
   res.end(body);
 }
 
+/** A plain-text body (chi's 404, /init's errors). */
 export function sendText(res: HttpResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
+/** A status with no body (204s, bare errors). */
 export function sendEmpty(res: HttpResponse, status: number, headers: Record<string, string> = {}): void {
   res.writeHead(status, headers);
   res.end();

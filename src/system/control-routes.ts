@@ -7,6 +7,7 @@ import { CpuPercent, cpuCount, readDisk, readMemory } from "./host-metrics.js";
 
 const MIB = 1024 * 1024;
 const MAX_INIT_BODY = 1024 * 1024;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 async function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -56,7 +57,8 @@ function parseInitBody(raw: Buffer): InitBody {
   // E2B's SecureToken refuses empty tokens and backslashes while decoding: a bare 400.
   if (accessToken !== undefined && (accessToken === "" || accessToken.includes("\\"))) throw new HttpError(400, "", true);
   const timestamp = str("timestamp");
-  if (timestamp !== undefined && Number.isNaN(Date.parse(timestamp))) throw new HttpError(400, "", true);
+  // Go's time.Time accepts RFC 3339 only; Date.parse alone would also take "2024-01-01" or "Jan 1".
+  if (timestamp !== undefined && (!RFC3339.test(timestamp) || Number.isNaN(Date.parse(timestamp)))) throw new HttpError(400, "", true);
   return { envVars, accessToken, timestamp, defaultUser: str("defaultUser"), defaultWorkdir: str("defaultWorkdir") };
 }
 

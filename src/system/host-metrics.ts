@@ -9,6 +9,7 @@ export interface MemoryFigures {
   available: number;
 }
 
+/** Reads /proc/meminfo. */
 export function readMemory(): MemoryFigures {
   const fields = new Map<string, number>();
   for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
@@ -22,6 +23,7 @@ export function readMemory(): MemoryFigures {
   return { total, used: Math.max(0, used), cached, available: get("MemAvailable") };
 }
 
+/** Byte counts of one filesystem, as statfs reports them. */
 export interface DiskFigures {
   total: number;
   used: number;
@@ -29,6 +31,7 @@ export interface DiskFigures {
   type: number;
 }
 
+/** statfs(path): total = blocks × bsize, used = total − available (E2B's formula). */
 export function readDisk(path = "/"): DiskFigures {
   const s = statfsSync(path);
   const total = s.blocks * s.bsize;
@@ -49,9 +52,16 @@ function readCpuTimes(): CpuTimes {
   return { busy: total - idle, total };
 }
 
-/** Busy CPU share since the previous call, like gopsutil's cpu.Percent(0, false). */
+/**
+ * Busy CPU share since the previous call, like gopsutil's cpu.Percent(0, false). The first
+ * call measures from construction, or from boot when `fromBoot` is set.
+ */
 export class CpuPercent {
-  private last: CpuTimes = readCpuTimes();
+  private last: CpuTimes;
+
+  constructor(fromBoot = false) {
+    this.last = fromBoot ? { busy: 0, total: 0 } : readCpuTimes();
+  }
 
   sample(): number {
     const now = readCpuTimes();
@@ -63,6 +73,7 @@ export class CpuPercent {
   }
 }
 
+/** Cumulative traffic of one network interface. */
 export interface NetCounters {
   iface: string;
   rxBytes: number;
@@ -71,6 +82,7 @@ export interface NetCounters {
   txPackets: number;
 }
 
+/** Reads /proc/net/dev; empty when it cannot be read. */
 export function readNetwork(): NetCounters[] {
   const out: NetCounters[] = [];
   let text = "";
@@ -88,15 +100,18 @@ export function readNetwork(): NetCounters[] {
   return out;
 }
 
+/** Logical CPUs, at least 1. */
 export function cpuCount(): number {
   return cpus().length || 1;
 }
 
+/** 1, 5 and 15 minute load averages. */
 export function loadAverage(): [number, number, number] {
   const [a = 0, b = 0, c = 0] = loadavg();
   return [a, b, c];
 }
 
+/** File descriptors the daemon holds open. */
 export function openFdCount(): number {
   try {
     return readdirSync("/proc/self/fd").length;
@@ -105,6 +120,7 @@ export function openFdCount(): number {
   }
 }
 
+/** Which cgroup hierarchy is mounted. */
 export type CgroupMode = "none" | "v1" | "v2" | "hybrid";
 
 /** Which cgroup hierarchy the kernel offers under `root`. */

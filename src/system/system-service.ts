@@ -58,11 +58,15 @@ function listDisks(): DiskInfo[] {
   return disks;
 }
 
-/** Samples system and daemon resource usage; keeps the previous sample for rates. */
+/**
+ * Samples system and daemon resource usage; keeps the previous sample for rates. The first
+ * sample's rates cover the time since boot (system) and since the daemon started, not the
+ * few microseconds since the sampler was made.
+ */
 class UsageSampler {
-  private cpu = new CpuPercent();
-  private lastDaemonCpu = process.cpuUsage();
-  private lastAt = process.hrtime.bigint();
+  private cpu = new CpuPercent(true);
+  private lastDaemonCpu = { user: 0, system: 0 };
+  private lastAt = process.hrtime.bigint() - BigInt(Math.round(process.uptime() * 1e9));
 
   sample(): ResourceUsage {
     const mem = readMemory();

@@ -1,0 +1,72 @@
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { Logger } from "../log.js";
+import { rpcLogKey } from "./rpc-interceptors.js";
+import type { HttpRequest, HttpResponse } from "./types.js";
+
+/** Options for {@link connectHandler}. */
+export interface ConnectHandlerOptions extends ConnectRouterOptions {
+  routes(router: ConnectRouter): void;
+  /** Answers paths that name no registered RPC. */
+  notFound(req: HttpRequest, res: HttpResponse): void;
+  log: Logger;
+}
+
+/**
+ * Serves Connect, gRPC and gRPC-Web for the registered services, like connect-node's
+ * connectNodeAdapter, but reports write failures through our logger instead of console.error.
+ */
+export function connectHandler(options: ConnectHandlerOptions): (req: HttpRequest, res: HttpResponse, contextValues: ContextValues) => void {
+  options.acceptCompression ??= [compressionGzip, compressionBrotli];
+  const router = createConnectRouter(options);
+  options.routes(router);
+  const byPath = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res, contextValues) => {
+    const handler = byPath.get((req.url ?? "").split("?", 1)[0]!);
+    if (!handler) {
+      options.notFound(req, res);
+      return;
+    }
+    const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues);
+    handler(uReq)
+      .then((uRes) => {
+        const info = contextValues.get(rpcLogKey);
+        if (info) info.response = uRes;
+        if (/^application\/grpc(?!-web)/i.test(String(req.headers["content-type"] ?? ""))) respecGrpcMessage(uRes.header, res);
+        return universalResponseToNodeResponse(uRes, res as never);
+      })
+      .catch((reason) => {
+        // Aborted is a client that went away mid-response: nothing to report.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        options.log.warn({ err: reason, rpc: `${handler.service.typeName}/${handler.method.name}` }, "rpc response failed");
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+  };
+}
+
+/**
+ * connect-es percent-encodes grpc-message with encodeURIComponent, so "a: b/c" goes out as
+ * "a%3A%20b%2Fc"; @grpc/grpc-js decodes with decodeURI and shows "a%3A b%2Fc". The gRPC spec
+ * encodes only '%' and bytes outside printable ASCII, which every client decodes alike.
+ */
+function respecGrpcMessage(header: Headers | undefined, res: HttpResponse): void {
+  const fix = (encoded: string): string => {
+    let raw: string;
+    try {
+      raw = decodeURIComponent(encoded);
+    } catch {
+      return encoded;
+    }
+    let out = "";
+    for (const b of Buffer.from(raw, "utf8")) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    return out;
+  };
+  const inHeader = header?.get("grpc-message");
+  if (header && inHeader != null) header.set("grpc-message", fix(inHeader));
+  const addTrailers = res.addTrailers.bind(res) as (t: Record<string, string | string[]>) => void;
+  res.addTrailers = ((trailers: Record<string, string | string[]>) => {
+    const m = trailers["grpc-message"];
+    addTrailers(typeof m === "string" ? { ...trailers, "grpc-message": fix(m) } : trailers);
+  }) as typeof res.addTrailers;
+}
