@@ -1,0 +1,84 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  ExitOutcome,
+  ProcessState,
+  RestartPolicy_Mode,
+  type ProcessExit,
+  type ProcessExitSchema,
+  type ProcessInfo,
+  type ProcessInfoSchema,
+} from "../../gen/envdts/v1/process_ext_pb.js";
+import type { ExitInfo, Outcome } from "../exit-status.js";
+import type { ManagedProcess } from "../managed-process.js";
+import type { ProcessStateName, RestartSpec } from "../process-spec.js";
+import { signalName } from "../signals.js";
+
+const OUTCOMES: Record<Outcome, ExitOutcome> = {
+  exited: ExitOutcome.EXITED,
+  signaled: ExitOutcome.SIGNALED,
+  timed_out: ExitOutcome.TIMED_OUT,
+  failed_to_start: ExitOutcome.FAILED_TO_START,
+};
+
+const STATES: Record<ProcessStateName, ProcessState> = {
+  starting: ProcessState.STARTING,
+  running: ProcessState.RUNNING,
+  stopped: ProcessState.STOPPED,
+  error: ProcessState.ERROR,
+};
+
+const MODES: Record<RestartSpec["mode"], RestartPolicy_Mode> = {
+  never: RestartPolicy_Mode.NEVER,
+  on_failure: RestartPolicy_Mode.ON_FAILURE,
+  always: RestartPolicy_Mode.ALWAYS,
+};
+
+/** envdts.v1.ProcessExit of a run's end. */
+export function extExit(exit: ExitInfo): MessageInitShape<typeof ProcessExitSchema> {
+  return {
+    outcome: OUTCOMES[exit.outcome],
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    signalName: exit.signal ? signalName(exit.signal) : "",
+    status: exit.status,
+    error: exit.error,
+  };
+}
+
+/** envdts.v1.ProcessInfo of a process, running or finished. */
+export function extInfo(p: ManagedProcess): MessageInitShape<typeof ProcessInfoSchema> {
+  const spec = p.spec;
+  const end = p.finishedAt ?? Date.now();
+  return {
+    id: BigInt(p.id),
+    pid: p.pid,
+    tag: spec.tag,
+    config: spec.config as ProcessInfo["config"],
+    state: STATES[p.state],
+    pty: spec.pty ? { size: { cols: spec.pty.cols, rows: spec.pty.rows } } : undefined,
+    user: spec.user.name,
+    cwd: spec.cwd,
+    startedAt: timestampFromMs(p.startedAt),
+    finishedAt: p.finishedAt !== undefined ? timestampFromMs(p.finishedAt) : undefined,
+    durationMs: BigInt(Math.max(0, end - p.startedAt)),
+    restartCount: p.restartCount,
+    exit: p.lastExit ? (extExit(p.lastExit) as ProcessExit) : undefined,
+    runs: p.runs.map((r) => ({
+      pid: r.pid,
+      startedAt: timestampFromMs(r.startedAt),
+      finishedAt: r.finishedAt !== undefined ? timestampFromMs(r.finishedAt) : undefined,
+      exit: r.exit ? (extExit(r.exit) as ProcessExit) : undefined,
+    })),
+    output: {
+      totalBytes: BigInt(p.ring.total),
+      oldestOffset: BigInt(p.ring.oldestOffset()),
+      stdoutBytes: BigInt(p.ring.streamTotals.stdout),
+      stderrBytes: BigInt(p.ring.streamTotals.stderr),
+      ptyBytes: BigInt(p.ring.streamTotals.pty),
+    },
+    restart: { mode: MODES[spec.restart.mode], backoffMs: spec.restart.backoffMs, maxBackoffMs: spec.restart.maxBackoffMs, maxRestarts: spec.restart.maxRestarts },
+    timeoutMs: spec.timeoutMs,
+    suspended: p.isSuspended(),
+  };
+}
