@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { constants, createWriteStream, type Stats } from "node:fs";
+import { uploadTempPath } from "../filesystem/upload-temp-name.js";
 import { chown, lstat, open, readlink, realpath, rename, stat, statfs, unlink, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -25,8 +25,6 @@ export interface WriteOptions {
 }
 
 const MAX_SYMLINK_HOPS = 40;
-const NAME_MAX = 255;
-const TEMP_SUFFIX_BYTES = ".envd-upload.".length + 12 + ".tmp".length + 1;
 
 /** Filesystems whose files are kernel interfaces: written in place, never replaced. */
 const PSEUDO_FS = new Set([
@@ -56,12 +54,6 @@ async function followSymlinks(path: string): Promise<string> {
   throw err;
 }
 
-/** `.<base>.envd-upload.<random>.tmp` beside the target, kept within NAME_MAX bytes. */
-function tempPathFor(target: string): string {
-  let base = posix.basename(target);
-  while (Buffer.byteLength(base) > NAME_MAX - TEMP_SUFFIX_BYTES) base = base.slice(0, -1);
-  return posix.join(posix.dirname(target), `.${base}.envd-upload.${randomBytes(6).toString("hex")}.tmp`);
-}
 
 async function isPseudoFs(dir: string): Promise<boolean> {
   try {
@@ -148,6 +140,24 @@ async function writeInPlace(target: string, body: Readable, opts: WriteOptions):
 }
 
 /**
+ * Truncates the new file to its own size: no byte changes, but inotify reports
+ * IN_MODIFY under the target's name, so watchers see the WRITE that E2B's in-place
+ * upload produces (the e2b SDK's watch tests wait for exactly that event).
+ */
+async function announceWrite(target: string, log: WriteOptions["log"]): Promise<void> {
+  try {
+    const h = await open(target, constants.O_WRONLY | constants.O_NOFOLLOW);
+    try {
+      await h.truncate((await h.stat()).size);
+    } finally {
+      await h.close();
+    }
+  } catch (err) {
+    log.debug({ err, path: target }, "could not announce upload to watchers");
+  }
+}
+
+/**
  * Writes an uploaded file the way envd does (parents created and chowned, the file
  * owned by the user, old mode kept, E2B metadata replaced), but atomically: the body
  * goes to a temporary file beside the target, which is renamed over it only once
@@ -173,7 +183,7 @@ export async function writeUploadedFile(path: string, body: Readable, opts: Writ
   if (existing?.isDirectory()) throw new HttpError(400, `path is a directory: ${path}`);
   if ((existing && !existing.isFile()) || (await isPseudoFs(posix.dirname(target)))) return writeInPlace(target, body, opts);
 
-  const temp = tempPathFor(target);
+  const temp = uploadTempPath(target);
   let handle: FileHandle;
   try {
     handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
@@ -208,6 +218,7 @@ export async function writeUploadedFile(path: string, body: Readable, opts: Writ
     } catch (err) {
       throw new HttpError(500, `error finalizing upload: ${goErrorText(err)}`);
     }
+    await announceWrite(target, opts.log);
   } finally {
     await handle.close().catch(() => {});
     if (!renamed) await unlink(temp).catch(() => {});

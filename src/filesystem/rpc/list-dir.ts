@@ -1,0 +1,53 @@
+import { statSync } from "node:fs";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { DaemonContext } from "../../daemon-context.js";
+import type { EntryInfo, ListDirRequest, ListDirResponseSchema } from "../../gen/filesystem_pb.js";
+import { entryInfo } from "../entry-info.js";
+import { listRoot } from "../list-root.js";
+import { fsRequest } from "../request.js";
+import { walkTree } from "../walk.js";
+
+/**
+ * Filesystem.ListDir: every entry down to `depth` (0 means 1) in lexical
+ * pre-order, the root excluded and followed if it is a symlink, each `path`
+ * rewritten onto the requested (unresolved) root. Entries that vanish mid-walk
+ * are skipped; names that are not UTF-8 are listed with U+FFFD in place of the
+ * bad bytes instead of failing the whole response as envd does.
+ */
+export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof ListDirResponseSchema>> {
+  const depth = req.depth === 0 ? 1 : req.depth;
+  const r = fsRequest(ctx, hctx);
+  const requested = r.resolve(req.path);
+  const resolved = listRoot(r, requested);
+  const access = r.access;
+  const prefix = requested === "/" ? "/" : requested + "/";
+  const entries: EntryInfo[] = [];
+  try {
+    const walk = walkTree(Buffer.from(resolved), {
+      depth,
+      canEnter: access.enforced
+        ? (abs) => {
+            try {
+              return access.canEnter(statSync(abs));
+            } catch {
+              return false;
+            }
+          }
+        : undefined,
+    });
+    for await (const { rel, abs } of walk) {
+      if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);
+      try {
+        entries.push(entryInfo(abs, { displayPath: prefix + rel.toString("utf8"), fsRoot: ctx.config.fsRoot }));
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.NotFound) continue;
+        throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, Code.Internal);
+  }
+  return { entries };
+}

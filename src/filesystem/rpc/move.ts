@@ -1,0 +1,37 @@
+import { renameSync } from "node:fs";
+import { posix } from "node:path";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { DaemonContext } from "../../daemon-context.js";
+import type { MoveRequest, MoveResponseSchema } from "../../gen/filesystem_pb.js";
+import { ensureDirs } from "../ensure-dirs.js";
+import { entryInfo } from "../entry-info.js";
+import { goPathError } from "../errors.js";
+import { fsRequest } from "../request.js";
+
+/**
+ * Filesystem.Move: rename(2) after creating the destination's parents. Like envd
+ * there is no copy fallback across filesystems (EXDEV is internal); a symlink is
+ * moved itself, not its target.
+ */
+export function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerContext): MessageInitShape<typeof MoveResponseSchema> {
+  const r = fsRequest(ctx, hctx);
+  const source = r.resolve(req.source);
+  const destination = r.resolve(req.destination);
+  r.access.requireRemove(source);
+  r.access.requireCreate(destination);
+  try {
+    ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
+  } catch (err) {
+    throw new ConnectError((err as Error).message, Code.Internal);
+  }
+  try {
+    renameSync(source, destination);
+  } catch (err) {
+    // Go's *os.LinkError text: "rename <src> <dst>: <strerror>".
+    const text = goPathError("rename", `${source} ${destination}`, err);
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${text}`, Code.NotFound);
+    throw new ConnectError(`error renaming: ${text}`, Code.Internal);
+  }
+  return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }) };
+}

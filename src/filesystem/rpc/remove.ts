@@ -1,0 +1,35 @@
+import { lstatSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { DaemonContext } from "../../daemon-context.js";
+import type { RemoveRequest, RemoveResponseSchema } from "../../gen/filesystem_pb.js";
+import type { FileAccess } from "../access.js";
+import { fsRequest } from "../request.js";
+import { walkTree } from "../walk.js";
+
+/** With enforcement: every entry of a tree must be removable by the user, checked before anything goes. */
+async function requireRemovableTree(access: FileAccess, path: string): Promise<void> {
+  access.requireRemove(path);
+  let isDir = false;
+  try {
+    isDir = lstatSync(path).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isDir) return;
+  for await (const entry of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) access.requireRemove(entry.abs);
+}
+
+/** Filesystem.Remove: recursive, like os.RemoveAll; a missing path is success. */
+export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RemoveResponseSchema>> {
+  const r = fsRequest(ctx, hctx);
+  const path = r.resolve(req.path);
+  if (r.access.enforced) await requireRemovableTree(r.access, path);
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, Code.Internal);
+  }
+  return {};
+}

@@ -1,0 +1,22 @@
+import { randomBytes } from "node:crypto";
+import { posix } from "node:path";
+
+const NAME_MAX = 255;
+const RANDOM_HEX = 12;
+const TEMP_SUFFIX_BYTES = ".envd-upload.".length + RANDOM_HEX + ".tmp".length + 1;
+const TEMP_NAME = /^\..*\.envd-upload\.[0-9a-f]{12}\.tmp$/s;
+
+/** `.<base>.envd-upload.<random>.tmp` beside the target, kept within NAME_MAX bytes. */
+export function uploadTempPath(target: string): string {
+  let base = posix.basename(target);
+  while (Buffer.byteLength(base) > NAME_MAX - TEMP_SUFFIX_BYTES) base = base.slice(0, -1);
+  return posix.join(posix.dirname(target), `.${base}.envd-upload.${randomBytes(RANDOM_HEX / 2).toString("hex")}.tmp`);
+}
+
+/**
+ * Whether a file name is one of our upload temporaries. Watchers hide them: an
+ * atomic upload should look to a watcher like E2B's in-place write of the target.
+ */
+export function isUploadTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
