@@ -7,8 +7,8 @@ import type { DaemonContext } from "../daemon-context.js";
 import { HttpError, sendJson, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, RouteHandler } from "../http/types.js";
 import type { UserAccount } from "../users/passwd.js";
-import { ensureDirs } from "./ensure-dirs.js";
-import { goErrorText, goQuote, isNoSpace } from "./go-text.js";
+import { ensureDirs } from "../filesystem/ensure-dirs.js";
+import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
 import { permissionProblem } from "./permissions.js";
 import { fileRequestUser, resolveFilePath } from "./request-context.js";
 

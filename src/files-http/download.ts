@@ -11,7 +11,7 @@ import { ByteRangesBody, contentRange, parseRange, type ByteRange } from "./byte
 import { inlineDisposition } from "./content-disposition.js";
 import { goExt, typeByExtension } from "./content-type.js";
 import { identityAcceptable, negotiateCoding } from "./encoding.js";
-import { errnoCode, goErrorText } from "./go-text.js";
+import { errnoCode, goErrorText } from "../filesystem/go-text.js";
 import { formatHttpDate } from "./http-date.js";
 import { permissionProblem } from "./permissions.js";
 import { checkPreconditions } from "./preconditions.js";

@@ -7,8 +7,8 @@ import { pipeline } from "node:stream/promises";
 import { getXattr, listXattr, replaceE2bMetadata, setXattr, E2B_XATTR_PREFIX } from "../filesystem/xattr.js";
 import { HttpError } from "../http/respond.js";
 import type { Logger } from "../log.js";
-import { ensureDirs } from "./ensure-dirs.js";
-import { errnoCode, goErrorText, isNoSpace } from "./go-text.js";
+import { ensureDirs } from "../filesystem/ensure-dirs.js";
+import { errnoCode, goErrorText, isNoSpace } from "../filesystem/go-text.js";
 import { ByteLimit, ClientGoneError, FileTooLargeError } from "./request-body.js";
 
 /** How one uploaded file is to be written. */

@@ -1,6 +1,6 @@
 import type { HttpRequest } from "../http/types.js";
 import { E2B_XATTR_PREFIX } from "../filesystem/xattr.js";
-import { goQuote } from "./go-text.js";
+import { goQuote } from "../filesystem/go-text.js";
 
 /** Longest key: the xattr name limit (255) minus "user.e2b.". */
 export const MAX_METADATA_KEY_BYTES = 255 - E2B_XATTR_PREFIX.length;

@@ -1,4 +1,4 @@
-import { goQuote } from "./go-text.js";
+import { goQuote } from "../filesystem/go-text.js";
 
 /** The query parameters of GET and POST /files, as envd's generated binding reads them. */
 export interface FilesQuery {

@@ -40,6 +40,11 @@ export class FileAccess {
     this.enforced = ctx.config.enforceFilePermissions && user.uid !== 0;
   }
 
+  /** Checks for `user` whatever the daemon's configuration says (callers decide when). */
+  static enforcedFor(user: UserAccount): FileAccess {
+    return new FileAccess({ config: { enforceFilePermissions: true } } as DaemonContext, user);
+  }
+
   /** True when the user's class (owner, group or other) has every bit of `want` in `st`. */
   allows(st: Stats, want: number): boolean {
     if (!this.enforced) return true;

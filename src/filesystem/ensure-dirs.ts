@@ -1,29 +1,45 @@
-import { chownSync, mkdirSync, statSync } from "node:fs";
+import { chown, mkdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
+import { errnoCode, goErrorText } from "./go-text.js";
+
+/** Every prefix of an absolute directory path, "/" first. */
+function subpaths(path: string): string[] {
+  const out: string[] = [];
+  let p = posix.resolve(path);
+  for (;;) {
+    out.unshift(p);
+    if (p === "/") break;
+    p = posix.dirname(p);
+  }
+  return out;
+}
 
 /**
- * Creates every missing directory of `path` (mode 0755 under the umask) and chowns
- * each one it created to uid:gid, as envd's EnsureDirs does for MakeDir, Move and
- * uploads. Throws Error("path is a file: <p>") when a component is not a directory.
+ * E2B's EnsureDirs: creates each missing directory of `path` with mode 0755 (before
+ * umask) and chowns each one it created to uid:gid. Existing directories are left as
+ * they are; a component that is not a directory fails with "path is a file: <p>".
+ * Errors carry envd's messages.
  */
-export function ensureDirs(path: string, uid: number, gid: number): void {
-  const chain: string[] = [];
-  for (let p = posix.resolve(path); p !== "/"; p = posix.dirname(p)) chain.push(p);
-  for (const dir of chain.reverse()) {
-    let isDir: boolean | undefined;
+export async function ensureDirs(path: string, uid: number, gid: number): Promise<void> {
+  for (const sub of subpaths(path)) {
+    let isDir: boolean;
     try {
-      isDir = statSync(dir).isDirectory();
+      isDir = (await stat(sub)).isDirectory();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`failed to stat directory: ${(err as Error).message}`);
+      if (errnoCode(err) !== "ENOENT") throw new Error(`failed to stat directory: ${goErrorText(err)}`);
+      try {
+        await mkdir(sub, 0o755);
+      } catch (mkErr) {
+        if (errnoCode(mkErr) !== "EEXIST") throw new Error(`failed to create directory: ${goErrorText(mkErr)}`);
+      }
+      // Chown even when a concurrent creator won the race: it may not have chowned yet.
+      try {
+        await chown(sub, uid, gid);
+      } catch (chErr) {
+        throw new Error(`failed to chown directory: ${goErrorText(chErr)}`);
+      }
+      continue;
     }
-    if (isDir === false) throw new Error(`path is a file: ${dir}`);
-    if (isDir) continue;
-    try {
-      mkdirSync(dir, 0o755);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`failed to create directory: ${(err as Error).message}`);
-    }
-    // Also when another process won the race: it may not have chowned yet.
-    chownSync(dir, uid, gid);
+    if (!isDir) throw new Error(`path is a file: ${sub}`);
   }
 }

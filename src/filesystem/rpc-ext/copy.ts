@@ -161,7 +161,7 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
     }
   }
   try {
-    ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
+    await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
     throw new ConnectError((err as Error).message, Code.Internal);
   }

@@ -13,7 +13,7 @@ import { fsRequest } from "../request.js";
  * the user). already_exists for an existing directory (the SDK then returns
  * false), invalid_argument when a non-directory is in the way.
  */
-export function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: HandlerContext): MessageInitShape<typeof MakeDirResponseSchema> {
+export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof MakeDirResponseSchema>> {
   const r = fsRequest(ctx, hctx);
   const path = r.resolve(req.path);
   r.checkFollow(path);
@@ -29,7 +29,7 @@ export function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: HandlerCo
   if (existing === false) throw new ConnectError(`path already exists but it is not a directory: ${path}`, Code.InvalidArgument);
   r.access.requireCreate(path);
   try {
-    ensureDirs(path, r.user.uid, r.user.gid);
+    await ensureDirs(path, r.user.uid, r.user.gid);
   } catch (err) {
     throw new ConnectError((err as Error).message, Code.Internal);
   }

@@ -14,14 +14,14 @@ import { fsRequest } from "../request.js";
  * there is no copy fallback across filesystems (EXDEV is internal); a symlink is
  * moved itself, not its target.
  */
-export function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerContext): MessageInitShape<typeof MoveResponseSchema> {
+export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof MoveResponseSchema>> {
   const r = fsRequest(ctx, hctx);
   const source = r.resolve(req.source);
   const destination = r.resolve(req.destination);
   r.access.requireRemove(source);
   r.access.requireCreate(destination);
   try {
-    ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
+    await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
     throw new ConnectError((err as Error).message, Code.Internal);
   }
