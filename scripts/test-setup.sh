@@ -7,6 +7,17 @@ if [ ! -f native/build/Release/envd_native.node ] || [ ! -x native/build/Release
   npm run --silent build:native >/dev/null
 fi
 npx tsc -p tsconfig.json
+node scripts/build-terminal.mjs >/dev/null
+# Debian packages some tests drive for real: Chromium (web terminal), tini (the image's PID 1),
+# Prometheus' Python client parser. Installed once; skipped when present or when not root.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/tini ] || missing+=(tini)
+[ -f /usr/lib/python3/dist-packages/prometheus_client/parser.py ] || missing+=(python3-prometheus-client)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 if [ "$(id -u)" = "0" ] && ! id user >/dev/null 2>&1; then
   useradd --create-home --home-dir /home/user --shell /bin/bash user
 fi

@@ -21,6 +21,10 @@ export interface Config {
   isNotFc: boolean;
   cgroupRoot: string;
   noCgroups: boolean;
+  /** Which cgroup hierarchy limits use: auto (v2 when it has the controllers, else v1), v2, v1 or none. */
+  cgroupMode: "auto" | "v2" | "v1" | "none";
+  /** The daemon-wide execution policy: default limits and hardening for every process (src/isolation/policy.ts). */
+  policy: PolicyConfig;
   /** Largest RPC message accepted or sent, in bytes. File transfers are not limited by it. */
   maxMessageBytes: number;
   /** Default keepalive interval for server streams when the client sends none. */
@@ -42,6 +46,26 @@ export interface Config {
   runDir: string;
   /** Address where loopback-only listeners are exposed (E2B's socat forwards); undefined: off. */
   exposeAddress: string | undefined;
+  /** Check GET /health of the daemon on `port` and exit 0 or 1 instead of serving (container HEALTHCHECK). */
+  probe: boolean;
+}
+
+/** Execution defaults from the flags, as given; names and files are checked when the process service starts. */
+export interface PolicyConfig {
+  memoryMaxBytes?: number;
+  cpuTimeMs?: number;
+  cpuCores?: number;
+  pidsMax?: number;
+  nofile?: number;
+  noNewPrivs: boolean;
+  /** "none", "default" or a file with one syscall name to deny per line. */
+  seccompProfile: string;
+  dropCaps: string[];
+  addCaps: string[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** Requests may loosen these defaults (raise limits, drop hardening); otherwise only tighten. */
+  allowOverride: boolean;
 }
 
 interface FlagSpec {
@@ -72,8 +96,22 @@ const FLAGS: FlagSpec[] = [
   { name: "expose-address", env: "ENVD_EXPOSE_ADDRESS", type: "string", help: "expose services listening only on loopback on this IP, like E2B's socat forwards (empty: off)" },
   { name: "cgroup-root", env: "ENVD_CGROUP_ROOT", type: "string", default: "/sys/fs/cgroup", help: "cgroup mount point" },
   { name: "no-cgroups", env: "ENVD_NO_CGROUPS", type: "boolean", help: "do not use cgroups" },
+  { name: "cgroup-mode", env: "ENVD_CGROUP_MODE", type: "string", default: "auto", help: "cgroups for process limits: auto, v2, v1 or none (v2 uses --cgroup-root or its 'unified' mount)" },
+  { name: "default-memory-max", env: "ENVD_DEFAULT_MEMORY_MAX", type: "string", help: "memory limit of every process, bytes (K, M, G suffixes)" },
+  { name: "default-cpu-time-ms", env: "ENVD_DEFAULT_CPU_TIME_MS", type: "string", help: "CPU time limit of every process tree, ms" },
+  { name: "default-cpu-cores", env: "ENVD_DEFAULT_CPU_CORES", type: "string", help: "CPU bandwidth of every process tree, in cores (0.5 = half a core)" },
+  { name: "default-pids-max", env: "ENVD_DEFAULT_PIDS_MAX", type: "string", help: "task (process and thread) limit of every process tree" },
+  { name: "default-nofile", env: "ENVD_DEFAULT_NOFILE", type: "string", help: "open file limit (RLIMIT_NOFILE) of every process" },
+  { name: "no-new-privs", env: "ENVD_NO_NEW_PRIVS", type: "boolean", help: "set no_new_privs on every process (setuid programs such as sudo stop working)" },
+  { name: "seccomp-profile", env: "ENVD_SECCOMP_PROFILE", type: "string", default: "none", help: "seccomp for every process: none, default (container runtimes' deny list) or a file of syscall names to deny" },
+  { name: "drop-caps", env: "ENVD_DROP_CAPS", type: "string", help: "capabilities every process loses, comma-separated (CAP_NET_RAW or net_raw, or ALL)" },
+  { name: "add-caps", env: "ENVD_ADD_CAPS", type: "string", help: "capabilities every process gets, also as a non-root user (ambient), comma-separated" },
+  { name: "masked-paths", env: "ENVD_MASKED_PATHS", type: "string", help: "absolute paths hidden from every process, comma-separated (private mount namespace)" },
+  { name: "readonly-paths", env: "ENVD_READONLY_PATHS", type: "string", help: "absolute paths read-only for every process, comma-separated (private mount namespace)" },
+  { name: "allow-override", env: "ENVD_ALLOW_OVERRIDE", type: "boolean", help: "let requests loosen the defaults above (raise limits, drop hardening); otherwise they may only tighten them" },
   { name: "isnotfc", type: "boolean", help: "accepted for E2B compatibility (not in Firecracker)" },
   { name: "verbose", type: "boolean", help: "same as --log-level debug" },
+  { name: "probe", type: "boolean", help: "check GET /health of the daemon on --port and exit 0 (healthy) or 1, for HEALTHCHECK" },
   { name: "version", type: "boolean", help: "print the envd protocol version and exit" },
   { name: "help", type: "boolean", help: "print this help and exit" },
 ];
@@ -122,6 +160,27 @@ function exposeAddress(raw: string | undefined): string | undefined {
   return raw;
 }
 
+/** "64M" → 67108864; plain numbers are bytes. */
+function byteSize(name: string, raw: string): number {
+  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+  if (!m) throw new ConfigError(`--${name}: '${raw}' is not a size (bytes, or a number with K, M, G or T)`);
+  const n = Number(m[1]) * 1024 ** " kmgt".indexOf((m[2] || " ").toLowerCase());
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`--${name}: '${raw}' is out of range`);
+  return n;
+}
+
+function positiveNumber(name: string, raw: string): number {
+  const n = Number(raw.trim());
+  if (!Number.isFinite(n) || n <= 0 || raw.trim() === "") throw new ConfigError(`--${name}: '${raw}' is not a positive number`);
+  return n;
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+const CGROUP_MODES = ["auto", "v2", "v1", "none"] as const;
+
 const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 /** Parses flags and environment variables into one Config. Flags win over variables. */
@@ -151,6 +210,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     return e === "1" || e === "true";
   };
 
+  const opt = <T>(raw: string | undefined, parse: (v: string) => T): T | undefined => (raw === undefined || raw === "" ? undefined : parse(raw));
+  const cgroupMode = (raw: string): Config["cgroupMode"] => {
+    if (!(CGROUP_MODES as readonly string[]).includes(raw)) throw new ConfigError(`--cgroup-mode: '${raw}' is not one of ${CGROUP_MODES.join(", ")}`);
+    return raw as Config["cgroupMode"];
+  };
   let logLevel = (get("log-level") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level: '${logLevel}' is not one of ${LOG_LEVELS.join(", ")}`);
   if (flag("verbose")) logLevel = "debug";
@@ -166,6 +230,21 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     isNotFc: flag("isnotfc"),
     cgroupRoot: get("cgroup-root")!,
     noCgroups: flag("no-cgroups"),
+    cgroupMode: cgroupMode(get("cgroup-mode")!),
+    policy: {
+      memoryMaxBytes: opt(get("default-memory-max"), (v) => byteSize("default-memory-max", v)),
+      cpuTimeMs: opt(get("default-cpu-time-ms"), (v) => integer("default-cpu-time-ms", v, 1, 10 ** 12)),
+      cpuCores: opt(get("default-cpu-cores"), (v) => positiveNumber("default-cpu-cores", v)),
+      pidsMax: opt(get("default-pids-max"), (v) => integer("default-pids-max", v, 1, 2 ** 31 - 1)),
+      nofile: opt(get("default-nofile"), (v) => integer("default-nofile", v, 1, 2 ** 31 - 1)),
+      noNewPrivs: flag("no-new-privs"),
+      seccompProfile: get("seccomp-profile") || "none",
+      dropCaps: list(get("drop-caps")),
+      addCaps: list(get("add-caps")),
+      maskedPaths: list(get("masked-paths")),
+      readonlyPaths: list(get("readonly-paths")),
+      allowOverride: flag("allow-override"),
+    },
     maxMessageBytes: integer("max-message-bytes", get("max-message-bytes")!, 1024, 2 ** 31 - 1),
     keepaliveSeconds: integer("keepalive-seconds", get("keepalive-seconds")!, 1, 86400),
     outputBufferBytes: integer("output-buffer-bytes", get("output-buffer-bytes")!, 0, 2 ** 31 - 1),
@@ -177,6 +256,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     watchQueueMax: integer("watch-queue-max", get("watch-queue-max")!, 1, 10_000_000),
     runDir: get("run-dir")!,
     exposeAddress: exposeAddress(get("expose-address")),
+    probe: flag("probe"),
   };
   return { kind: "run", config };
 }

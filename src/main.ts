@@ -9,6 +9,11 @@ import { registerSystemService } from "./system/system-service.js";
 import { processCapability } from "./process/index.js";
 import { filesystemCapability } from "./filesystem/index.js";
 import { proxyCapability } from "./proxy/index.js";
+import { prometheusCapability } from "./system/prometheus.js";
+import { reflectionCapability } from "./reflection/index.js";
+import { openApiCapability } from "./openapi/index.js";
+import { probeHealth } from "./system/probe.js";
+import { terminalCapability } from "./terminal/index.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -42,16 +47,26 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
+  if (config.probe) {
+    const { healthy, detail } = await probeHealth(config.port, config.listenAddress);
+    process.stdout.write(`${healthy ? "healthy" : "unhealthy"}: ${detail}\n`);
+    process.exit(healthy ? 0 : 1);
+  }
   const log = createLogger(config.logLevel);
   const shutdown = new AbortController();
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
 
+  const processes = processCapability(ctx);
   const capabilities: Capability[] = [
     { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
-    processCapability(ctx),
+    processes,
     filesystemCapability(ctx),
     proxyCapability(ctx),
+    prometheusCapability(),
+    reflectionCapability(),
+    openApiCapability(),
+    terminalCapability(ctx, processes),
   ];
 
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (contained)"));

@@ -13,8 +13,38 @@ function packageRoot(): string {
   throw new Error("envd-ts: cannot find the package root (native/binding.gyp)");
 }
 
-const ROOT = packageRoot();
-const RELEASE = join(ROOT, "native", "build", "Release");
+let dirOverride: string | undefined;
+let buildDir: string | undefined;
+
+/**
+ * Makes every native lookup (our addon, the launcher, node-pty's pty.node) use `dir`. The
+ * release bundle and single executable call it before the daemon's modules load, since they
+ * run without the package tree.
+ */
+export function setNativeDir(dir: string): void {
+  dirOverride = dir;
+}
+
+/** Where the native parts are: the override, else native/build/Release in the package. */
+export function nativeDir(): string {
+  if (dirOverride) return dirOverride;
+  buildDir ??= join(packageRoot(), "native", "build", "Release");
+  return buildDir;
+}
+
+/** Absolute path of one native part ("envd_native.node", "envd-launcher", "pty.node"). */
+export function nativeFile(name: string): string {
+  return join(nativeDir(), name);
+}
+
+/**
+ * Loads a Node addon by absolute path. Through Node's module cache, so one file is loaded
+ * once whoever asks; createRequire also works in a single executable, whose own require()
+ * knows only built-in modules.
+ */
+export function loadAddon<T>(path: string): T {
+  return createRequire(path)(path) as T;
+}
 
 /** The functions of our N-API addon (native/src/*.c). */
 export interface NativeAddon {
@@ -27,11 +57,13 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
-/** Loads native/build/Release/envd_native.node once. */
+/** Loads envd_native.node once. */
 export function native(): NativeAddon {
-  addon ??= createRequire(import.meta.url)(join(RELEASE, "envd_native.node")) as NativeAddon;
+  addon ??= loadAddon<NativeAddon>(nativeFile("envd_native.node"));
   return addon;
 }
 
 /** Path of the envd-launcher executable that starts every child process. */
-export const LAUNCHER_PATH = join(RELEASE, "envd-launcher");
+export function launcherPath(): string {
+  return nativeFile("envd-launcher");
+}

@@ -10,6 +10,7 @@ import { HttpError, sendEmpty, sendJsonError, sendText } from "./http/respond.js
 import { endStreamsOnShutdown, loggedRpcCode, recordRpcCode, rpcLogKey, type RpcLogInfo } from "./http/rpc-interceptors.js";
 import type { HttpRequest, HttpResponse, RouteHandler, UpgradeHandler } from "./http/types.js";
 import { serveWithoutUpgrade } from "./http/upgrade.js";
+import { requestMetrics } from "./system/request-metrics.js";
 
 /** A capability plugs RPC services and REST routes into the one server. */
 export interface Capability {
@@ -20,6 +21,11 @@ export interface Capability {
   prefixRoutes?: Record<string, RouteHandler>;
   /** HTTP/1.1 upgrade requests (WebSocket) by path prefix; other upgrades are served as plain requests. */
   upgradeRoutes?: Record<string, UpgradeHandler>;
+  /**
+   * Route keys ("GET /terminal") and upgrade prefixes whose handlers check the access token
+   * themselves, because browsers cannot send X-Access-Token on a page load or a WebSocket.
+   */
+  ownTokenCheck?: string[];
   /** Called on shutdown, after streams were told to end. */
   close?(): Promise<void> | void;
 }
@@ -31,6 +37,19 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const IDLE_TIMEOUT_MS = 640_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const PREFACE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
+
+/** Every route the capabilities serve: "METHOD /path" keys, and path prefixes for prefix and upgrade routes. */
+export interface RouteTable {
+  rest: string[];
+  prefix: string[];
+  upgrade: string[];
+}
+
+/** The route table of a capability list, sorted; the OpenAPI document is checked against it. */
+export function listRoutes(capabilities: Capability[]): RouteTable {
+  const keys = (pick: (cap: Capability) => Record<string, unknown> | undefined) => [...new Set(capabilities.flatMap((cap) => Object.keys(pick(cap) ?? {})))].sort();
+  return { rest: keys((c) => c.rest), prefix: keys((c) => c.prefixRoutes), upgrade: keys((c) => c.upgradeRoutes) };
+}
 
 /** The listening server, as main sees it. */
 export interface RunningServer {
@@ -47,10 +66,19 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   for (const cap of capabilities) for (const [key, handler] of Object.entries(cap.rest ?? {})) routes.set(key, handler);
   const prefixRoutes = capabilities.flatMap((cap) => Object.entries(cap.prefixRoutes ?? {}));
   const upgradeRoutes = capabilities.flatMap((cap) => Object.entries(cap.upgradeRoutes ?? {}));
+  const ownTokenCheck = new Set(capabilities.flatMap((cap) => cap.ownTokenCheck ?? []));
+  const rpcPaths = new Set<string>();
+  // Metrics are labelled by route pattern, never by the raw path a client sent.
+  const routeLabel = (method: string | undefined, path: string): string => {
+    if (routes.has(`${method} ${path}`) || rpcPaths.has(path)) return path;
+    const prefix = prefixRoutes.find(([p]) => path.startsWith(p));
+    return prefix ? `${prefix[0]}*` : "unmatched";
+  };
 
   const rpcHandler = connectHandler({
     routes: (router) => {
       for (const cap of capabilities) cap.rpc?.(router);
+      for (const h of router.handlers) rpcPaths.add(h.requestPath);
     },
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
@@ -60,6 +88,8 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     notFound: (_req, res) => sendText(res, 404, "404 page not found\n"),
     log,
   });
+
+  log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort() }, "routes");
 
   let nextRequestId = 1;
   // In-flight requests per HTTP/1.1 socket, so shutdown can close the idle ones.
@@ -74,10 +104,10 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
       if (sock) inflight.set(sock, (inflight.get(sock) ?? 1) - 1);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const aborted = !res.writableFinished;
-      log.info(
-        { req: id, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, code: loggedRpcCode(rpc, aborted), ms: Math.round(ms * 100) / 100, aborted: aborted || undefined },
-        "request",
-      );
+      const path = (req.url ?? "").split("?")[0]!;
+      const code = loggedRpcCode(rpc, aborted);
+      log.info({ req: id, method: req.method, path, status: res.statusCode, code, ms: Math.round(ms * 100) / 100, aborted: aborted || undefined }, "request");
+      requestMetrics.record({ method: req.method ?? "", route: routeLabel(req.method, path), status: res.statusCode, code, seconds: ms / 1000, aborted });
     });
     // Keep-alive ends with the daemon: the client must not reuse this connection.
     if (sock && shutdownController.signal.aborted) res.setHeader("connection", "close");
@@ -85,7 +115,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
       if (applyCors(req, res)) return;
       const url = new URL(req.url ?? "/", "http://localhost");
       const key = `${req.method} ${url.pathname}`;
-      if (state.accessToken.isSet() && !TOKEN_EXEMPT.has(key) && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
+      if (state.accessToken.isSet() && !TOKEN_EXEMPT.has(key) && !ownTokenCheck.has(key) && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
         sendJsonError(res, 401, "unauthorized access, please provide a valid access token or method signing if supported");
         return;
       }
@@ -157,7 +187,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     const route = upgradeRoutes.find(([prefix]) => path.startsWith(prefix));
     if (!route) return serveWithoutUpgrade(http1, req, socket, head);
     log.info({ method: req.method, path, upgrade: req.headers.upgrade }, "upgrade");
-    if (state.accessToken.isSet() && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
+    if (state.accessToken.isSet() && !ownTokenCheck.has(route[0]) && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
       const body = JSON.stringify({ code: 401, message: "unauthorized access, please provide a valid access token or method signing if supported" }) + "\n";
       socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
@@ -173,6 +203,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   });
   const net: NetServer = createNetServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
+    requestMetrics.track(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     dispatchByPreface(socket, http1, http2);

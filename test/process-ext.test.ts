@@ -126,7 +126,8 @@ describe("process extension and StreamInput over gRPC (h2c)", () => {
   it("GetProcess and ListProcesses: running and finished, with outcome, times and duration", async () => {
     const call = g.ext.Start({ process: { cmd: "/bin/sleep", args: ["30"] }, tag: "ext-sleeper" }, md());
     const events = collect(call);
-    await waitFor(async () => (await unary(g.ext, "ListProcesses", { filter: "FILTER_RUNNING", tag: "ext-sleeper" })).processes.length === 1);
+    // FILTER_RUNNING lists unfinished processes, which includes one still being spawned (STARTING).
+    await waitFor(async () => (await unary(g.ext, "ListProcesses", { filter: "FILTER_RUNNING", tag: "ext-sleeper" })).processes[0]?.state === "PROCESS_STATE_RUNNING");
     const running = await getProcess({ tag: "ext-sleeper" });
     assert.equal(running.state, "PROCESS_STATE_RUNNING");
     assert.equal(running.user, "user");

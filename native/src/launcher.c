@@ -24,20 +24,35 @@
  *   --setenv NAME=VALUE   set a variable (repeatable; argv is world-readable: no secrets)
  *   --pty-hold FD         PTY mode, see below. FD is the read end of a pipe from the daemon.
  *
+ * Limits and isolation (issue 5), documented in their files:
+ *   launcher-limits.c    --cgroup-procs PATH, --rlimit NAME=SOFT:HARD
+ *   launcher-mounts.c    --mount-ns, --mask PATH, --readonly PATH
+ *   launcher-security.c  --caps-keep HEX, --caps-add HEX, --no-new-privs,
+ *                        --seccomp-deny NRS, --seccomp-allow NRS, --seccomp-deny-ns
+ *
  * PTY mode: when a session leader exits, the kernel hangs up its terminal and
  * discards output the daemon has not read yet. So in PTY mode the launcher
  * stays the session leader: it forks the command (own process group, made the
  * terminal's foreground group), waits for it, tells the daemon, waits until
  * the daemon has drained the terminal (it closes or writes to FD), and only
  * then exits, with the command's exit status (a signal is re-raised). Status
- * records in this mode: "pid:<command pid>", then "running" or "exec:<errno>",
- * then "exit:<wait status>". All signals but SIGKILL are blocked in the keeper.
+ * records in this mode: "pid:<command pid>", then "running" or "<stage>:<errno>"
+ * (exec, or a hardening step of the command's process), then "exit:<wait status>". All signals but SIGKILL are blocked in the keeper.
  *
  * Order: all fds >= 3 close-on-exec, signal mask and dispositions reset, setsid,
- * oom/nice/ionice, [issue 5: cgroup, rlimits, mount namespace], stdio pipes and
- * terminal handed to --uid (so `echo x > /dev/stdout` works for the user), groups, gid, uid,
- * [issue 5: no_new_privs, capabilities, seccomp], chdir, environment, execvp
- * (PATH lookup uses the child's PATH).
+ * cgroups (first: nothing after this runs outside the limits), oom/nice/ionice,
+ * rlimits, mount namespace (masked and read-only paths), bounding set (needs
+ * CAP_SETPCAP, so before the identity change), stdio pipes and terminal handed to
+ * --uid (so `echo x > /dev/stdout` works for the user), groups, gid, uid, chdir,
+ * environment; then, in the process that execs (the keeper's child in PTY mode,
+ * so the keeper itself stays unfiltered): capabilities, no_new_privs, seccomp
+ * (last: the filter only has to allow execve after it), execvp (PATH lookup
+ * uses the child's PATH).
+ *
+ * Failure stages (the "<stage>" of a record): usage, setsid, cgroup, rlimit, mountns,
+ * mask, readonly, caps, setgroups, setgid, setuid, chdir, env, no_new_privs, seccomp,
+ * pipe, fork, exec. The daemon maps the limit and isolation stages to
+ * failed_precondition.
  *
  * Failure: stderr gets a shell-like line ("envd: exec: foo: No such file or
  * directory") and the exit status is 127 (exec: ENOENT, ENOTDIR), 126 (exec:
@@ -62,49 +77,33 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#define EXIT_SETUP 125
-#define EXIT_NOEXEC 126
-#define EXIT_NOTFOUND 127
-#define MAX_ENV_EDITS 64
-#define MAX_GROUPS 4096
+#include "launcher.h"
 
-struct launch {
-  int status_fd;
-  int setsid;
-  int has_oom, oom;
-  int has_nice, nice;
-  int has_ionice, io_class, io_level;
-  int has_groups;
-  size_t ngroups;
-  gid_t groups[MAX_GROUPS];
-  int has_gid;
-  gid_t gid;
-  int has_uid;
-  uid_t uid;
-  const char *cwd;
-  size_t n_unset, n_set;
-  const char *unset[MAX_ENV_EDITS];
-  const char *set[MAX_ENV_EDITS];
-  int pty_hold_fd;
-  char **argv;
-};
-
-static struct launch L = {.status_fd = -1, .pty_hold_fd = -1};
+struct launch L = {.status_fd = -1, .pty_hold_fd = -1, .child_report_fd = -1};
 
 static void report(const char *stage, int err);
 
-static void usage(const char *msg, const char *arg) {
+void usage(const char *msg, const char *arg) {
   report("usage", EINVAL);
   fprintf(stderr, "envd-launcher: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   exit(EXIT_SETUP);
 }
 
-static long parse_long(const char *s, long min, long max) {
+long parse_long(const char *s, long min, long max) {
   char *end;
   errno = 0;
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < min || v > max) usage("bad number", s);
   return v;
+}
+
+uint64_t parse_u64(const char *s, int base) {
+  char *end;
+  errno = 0;
+  if (s[0] == '-') usage("bad number", s);
+  unsigned long long v = strtoull(s, &end, base);
+  if (errno || end == s || *end) usage("bad number", s);
+  return (uint64_t)v;
 }
 
 /* ---- option table: one row per flag ---- */
@@ -144,6 +143,9 @@ static void opt_unsetenv(const char *a) {
   L.unset[L.n_unset++] = a;
 }
 static void opt_pty_hold(const char *a) { L.pty_hold_fd = (int)parse_long(a, 0, INT_MAX); }
+static void opt_mount_ns(const char *a) { (void)a; L.mount_ns = 1; }
+static void opt_no_new_privs(const char *a) { (void)a; L.no_new_privs = 1; }
+static void opt_seccomp_deny_ns(const char *a) { (void)a; L.seccomp_deny_ns = 1; }
 static void opt_setenv(const char *a) {
   if (!strchr(a, '=') || a[0] == '=') usage("--setenv wants NAME=VALUE", a);
   if (L.n_set >= MAX_ENV_EDITS) usage("too many --setenv", NULL);
@@ -169,6 +171,17 @@ static const struct option_row OPTIONS[] = {
   {"--unsetenv", 1, opt_unsetenv},
   {"--setenv", 1, opt_setenv},
   {"--pty-hold", 1, opt_pty_hold},
+  {"--cgroup-procs", 1, opt_cgroup_procs},
+  {"--rlimit", 1, opt_rlimit},
+  {"--mount-ns", 0, opt_mount_ns},
+  {"--mask", 1, opt_mask},
+  {"--readonly", 1, opt_readonly},
+  {"--caps-keep", 1, opt_caps_keep},
+  {"--caps-add", 1, opt_caps_add},
+  {"--no-new-privs", 0, opt_no_new_privs},
+  {"--seccomp-deny", 1, opt_seccomp_deny},
+  {"--seccomp-allow", 1, opt_seccomp_allow},
+  {"--seccomp-deny-ns", 0, opt_seccomp_deny_ns},
 };
 
 static void parse(int argc, char **argv) {
@@ -190,12 +203,26 @@ static void parse(int argc, char **argv) {
     row->apply(arg);
   }
   if (i >= argc) usage("no command after --", NULL);
+  if (L.seccomp_deny_ns && !L.seccomp_mode) L.seccomp_mode = 1;
   L.argv = argv + i;
 }
 
 /* ---- failure reporting ---- */
 
+/* What the keeper's child sends the keeper when it cannot exec (PTY mode). */
+struct child_failure {
+  int err;
+  char stage[28];
+};
+
 static void report(const char *stage, int err) {
+  if (L.child_report_fd >= 0) {
+    struct child_failure cf = {.err = err};
+    snprintf(cf.stage, sizeof cf.stage, "%s", stage);
+    ssize_t w = write(L.child_report_fd, &cf, sizeof cf);
+    (void)w;
+    return;
+  }
   if (L.status_fd < 0) return;
   char rec[64];
   int n = snprintf(rec, sizeof rec, "%s:%d\n", stage, err);
@@ -217,7 +244,7 @@ static void record(const char *fmt, long value) {
   }
 }
 
-static void fail(const char *stage, const char *what, int err, int code) {
+void fail(const char *stage, const char *what, int err, int code) {
   report(stage, err);
   if (what) fprintf(stderr, "envd: %s: %s: %s\n", stage, what, strerror(err));
   else fprintf(stderr, "envd: %s: %s\n", stage, strerror(err));
@@ -358,21 +385,22 @@ static void run_pty_keeper(void) {
     /* Still blocked: SIGTTOU would stop a background group calling tcsetpgrp. */
     tcsetpgrp(0, getpid());
     sigprocmask(SIG_SETMASK, &old, NULL);
+    L.child_report_fd = ep[1];
+    harden();
     int err = exec_command();
-    ssize_t w = write(ep[1], &err, sizeof err);
-    (void)w;
-    fprintf(stderr, "envd: exec: %s: %s\n", L.argv[0], strerror(err));
-    _exit(exec_exit_code(err));
+    fail("exec", L.argv[0], err, exec_exit_code(err));
   }
   close(ep[1]);
   record("pid", child);
-  int err = 0;
+  struct child_failure cf;
   ssize_t n;
-  do n = read(ep[0], &err, sizeof err);
+  do n = read(ep[0], &cf, sizeof cf);
   while (n < 0 && errno == EINTR);
   close(ep[0]);
-  if (n == (ssize_t)sizeof err) record("exec", err);
-  else record("running", -1);
+  if (n == (ssize_t)sizeof cf) {
+    cf.stage[sizeof cf.stage - 1] = 0;
+    report(cf.stage, cf.err);
+  } else record("running", -1);
   int wstatus = 0;
   while (waitpid(child, &wstatus, 0) < 0)
     if (errno != EINTR) {
@@ -394,23 +422,24 @@ int main(int argc, char **argv) {
   reset_signals();
 
   if (L.setsid && setsid() < 0) fail("setsid", NULL, errno, EXIT_SETUP);
+  join_cgroups();
   if (L.has_oom) write_oom_score(L.oom);
   if (L.has_nice) setpriority(PRIO_PROCESS, 0, L.nice);
   if (L.has_ionice) set_ionice(L.io_class, L.io_level);
-
-  /* Issue 5 hooks in here: cgroup placement, rlimits, mount namespace, read-only and masked paths. */
+  apply_rlimits();
+  setup_mount_namespace();
+  prepare_capabilities();
 
   if (L.has_uid) give_stdio_to_user();
   if (L.has_groups && setgroups(L.ngroups, L.groups) != 0) fail("setgroups", NULL, errno, EXIT_SETUP);
   if (L.has_gid && setgid(L.gid) != 0) fail("setgid", NULL, errno, EXIT_SETUP);
   if (L.has_uid && setuid(L.uid) != 0) fail("setuid", NULL, errno, EXIT_SETUP);
 
-  /* Issue 5 hooks in here: no_new_privs, capability drop, seccomp filter. */
-
   if (L.cwd && chdir(L.cwd) != 0) fail("chdir", L.cwd, errno, EXIT_SETUP);
   apply_env();
 
   if (L.pty_hold_fd >= 0) run_pty_keeper();
+  harden();
   int err = exec_command();
   fail("exec", L.argv[0], err, exec_exit_code(err));
   return EXIT_SETUP;

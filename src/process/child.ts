@@ -1,5 +1,5 @@
 import type { RawExit } from "./exit-status.js";
-import type { LaunchFailure } from "./launcher.js";
+import type { LaunchFailure, LaunchOptions } from "./launcher.js";
 import type { StreamKind } from "./output-ring.js";
 
 /** What a started child reports to its process. */
@@ -25,6 +25,8 @@ export interface ChildSpec {
   captureStdout: boolean;
   captureStderr: boolean;
   mergeStderr: boolean;
+  /** Limits and isolation for the launcher (cgroup, rlimits, mounts, capabilities, seccomp). */
+  isolation?: LaunchOptions;
 }
 
 /**

@@ -24,6 +24,22 @@ export interface LaunchOptions {
   setEnv?: string[];
   /** PTY mode: the keeper waits on this fd until the daemon drained the terminal. */
   ptyHold?: number;
+  /** cgroup.procs files the launcher joins before anything else (launcher-limits.c). */
+  cgroupProcs?: string[];
+  /** "nofile=1024:1024" */
+  rlimits?: string[];
+  /** Private mount namespace with these paths masked or read-only (launcher-mounts.c). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /** Capability masks (launcher-security.c): keep at most, and add (ambient for non-root). */
+  capsKeep?: bigint;
+  capsAdd?: bigint;
+  noNewPrivs?: boolean;
+  /** Seccomp: syscall numbers to deny (EPERM), or the only ones to allow. */
+  seccompDeny?: number[];
+  seccompAllow?: number[];
+  /** Also deny namespace creation through clone/clone3. */
+  seccompDenyNs?: boolean;
 }
 
 type FlagRow = { [K in keyof LaunchOptions]-?: { key: K; flag: string; format: (v: NonNullable<LaunchOptions[K]>) => string[] | null } }[keyof LaunchOptions];
@@ -40,6 +56,22 @@ const LAUNCH_FLAGS: FlagRow[] = [
   { key: "uid", flag: "--uid", format: (v) => [String(v)] },
   { key: "cwd", flag: "--cwd", format: (v) => [v] },
   { key: "ptyHold", flag: "--pty-hold", format: (v) => [String(v)] },
+  { key: "capsKeep", flag: "--caps-keep", format: (v) => [v.toString(16)] },
+  { key: "capsAdd", flag: "--caps-add", format: (v) => [v.toString(16)] },
+  { key: "noNewPrivs", flag: "--no-new-privs", format: (v) => (v ? [] : null) },
+  { key: "seccompDeny", flag: "--seccomp-deny", format: (v) => (v.length ? [v.join(",")] : null) },
+  { key: "seccompAllow", flag: "--seccomp-allow", format: (v) => [v.join(",")] },
+  { key: "seccompDenyNs", flag: "--seccomp-deny-ns", format: (v) => (v ? [] : null) },
+];
+
+/** Flags given once per value. */
+const REPEATED_FLAGS: [keyof LaunchOptions & ("unsetEnv" | "setEnv" | "cgroupProcs" | "rlimits" | "maskedPaths" | "readonlyPaths"), string][] = [
+  ["cgroupProcs", "--cgroup-procs"],
+  ["rlimits", "--rlimit"],
+  ["maskedPaths", "--mask"],
+  ["readonlyPaths", "--readonly"],
+  ["unsetEnv", "--unsetenv"],
+  ["setEnv", "--setenv"],
 ];
 
 /** The launcher's argv (without argv[0]) for running `command` with `opts`. */
@@ -52,8 +84,7 @@ export function launcherArgs(opts: LaunchOptions, command: string[]): string[] {
     if (rest === null) continue;
     out.push(row.flag, ...rest);
   }
-  for (const name of opts.unsetEnv ?? []) out.push("--unsetenv", name);
-  for (const pair of opts.setEnv ?? []) out.push("--setenv", pair);
+  for (const [key, flag] of REPEATED_FLAGS) for (const v of opts[key] ?? []) out.push(flag, v);
   out.push("--", ...command);
   return out;
 }
@@ -71,9 +102,12 @@ export function parseLaunchStatus(text: string): LaunchFailure | undefined {
   return { stage: m[1]!, errno: Number(m[2]) };
 }
 
-/** Options every child gets from the launcher: E2B's priorities, the user's identity, the cwd. */
+/** Launcher stages that apply limits and isolation: their failures are failed_precondition, not the caller's mistake. */
+export const ISOLATION_STAGES = new Set(["cgroup", "rlimit", "mountns", "mask", "readonly", "caps", "no_new_privs", "seccomp"]);
+
+/** Options every child gets from the launcher: E2B's priorities, the user's identity, the cwd, then its limits and isolation. */
 export function commonLaunchOptions(spec: ChildSpec): LaunchOptions {
-  const opts: LaunchOptions = { oomScoreAdj: 100, nice: 0, ionice: [2, 4], cwd: spec.cwd };
+  const opts: LaunchOptions = { ...spec.isolation, oomScoreAdj: 100, nice: 0, ionice: [2, 4], cwd: spec.cwd };
   if (spec.identity) {
     opts.groups = spec.identity.groups;
     opts.gid = spec.identity.gid;

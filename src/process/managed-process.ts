@@ -1,7 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { CgroupManager, ProcessCgroup } from "../limits/cgroup.js";
+import { RunMonitor } from "../limits/run-monitor.js";
+import type { ResourceUsage } from "../limits/usage.js";
 import type { Logger } from "../log.js";
 import type { ChildIO, ChildSpec } from "./child.js";
 import { SpawnError } from "./child.js";
+import { isolationLaunchOptions, STAGE_TEXT } from "./isolation-launch.js";
+import { ISOLATION_STAGES } from "./launcher.js";
 import type { ProcEvent } from "./events.js";
 import { errnoText, exitInfo, failedToStart, type ExitInfo, type RawExit } from "./exit-status.js";
 import { OutputRing, type StreamKind } from "./output-ring.js";
@@ -11,10 +16,14 @@ import { SIGKILL, SIGTERM } from "./signals.js";
 import { spawnPipeChild } from "./spawn-pipe.js";
 import { spawnPtyChild } from "./spawn-pty.js";
 import { QUEUE_HIGH_WATER, QUEUE_LOW_WATER, Subscription, type SubscriptionOwner } from "./subscription.js";
-import { killTree, readStat, signalGroup, signalTree, type TreeRoot } from "./tree.js";
+import { killTree, liveTreeMembers, readStat, signalGroup, signalTree, type TreeRoot } from "./tree.js";
 
-function rootOf(child: ChildIO): TreeRoot {
-  return { leader: child.pid, session: child.sessionId, exclude: child.keeperPid };
+/** SIGXCPU: what RLIMIT_CPU's soft limit sends. */
+const SIGXCPU = 24;
+
+function rootOf(run: ActiveRun): TreeRoot {
+  const { child, cgroup } = run;
+  return { leader: child.pid, session: child.sessionId, exclude: child.keeperPid, cgroupMembers: cgroup ? () => cgroup.members() : undefined };
 }
 
 /** Largest data event for pipes and for PTYs (E2B's read sizes). */
@@ -30,7 +39,7 @@ export interface ProcessHooks {
   finished(proc: ManagedProcess): void;
 }
 
-type KillReason = "timeout" | "signal" | "shutdown";
+type KillReason = "timeout" | "signal" | "shutdown" | "cpu_limit";
 
 interface ActiveRun {
   record: RunRecord;
@@ -42,6 +51,10 @@ interface ActiveRun {
   execError?: string;
   linger?: NodeJS.Timeout;
   exitWaiters: (() => void)[];
+  cgroup?: ProcessCgroup;
+  monitor?: RunMonitor;
+  /** CPU time when the limit was found exceeded. */
+  cpuUsedMs?: number;
 }
 
 /**
@@ -68,12 +81,15 @@ export class ManagedProcess implements SubscriptionOwner {
   private timeoutTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private finishWaiters: (() => void)[] = [];
+  /** The cgroup directories of the current or last run (for ProcessInfo). */
+  cgroupPaths: string[] = [];
 
   constructor(
     readonly id: number,
     readonly spec: ProcessSpec,
     private readonly hooks: ProcessHooks,
     private readonly log: Logger,
+    private readonly cgroups: CgroupManager,
   ) {
     this.ring = new OutputRing(spec.outputBufferBytes);
   }
@@ -125,11 +141,26 @@ export class ManagedProcess implements SubscriptionOwner {
   /** Spawns one run; returns the error when no run could be made of it. */
   private async spawnRun(): Promise<ConnectError | undefined> {
     const spec = this.spec;
+    const cannotStart = `error starting process '${spec.command.join(" ")}'`;
+    let cgroup: ProcessCgroup | undefined;
+    const cgLimits = spec.execution.cgroupLimits;
+    if (cgLimits) {
+      // A PTY's keeper waits in the cgroup too; it is not the command's task to count.
+      const limits = spec.pty && cgLimits.pidsMax !== undefined ? { ...cgLimits, pidsMax: cgLimits.pidsMax + 1 } : cgLimits;
+      try {
+        cgroup = this.cgroups.create(`${this.id}-${this.runs.length + 1}`, limits);
+      } catch (err) {
+        return new ConnectError(`${cannotStart}: ${(err as Error).message}`, Code.FailedPrecondition);
+      }
+      this.cgroupPaths = cgroup.paths;
+    }
+    const removeCgroup = () => void cgroup?.remove().catch((err: Error) => this.log.warn({ err: err.message, id: this.id }, "cannot remove cgroup"));
     const childSpec: ChildSpec = {
       command: spec.command,
       env: spec.env,
       cwd: spec.cwd,
-      identity: spec.switchIdentity ? { uid: spec.user.uid, gid: spec.user.gid, groups: spec.user.groups } : undefined,
+      identity: spec.switchIdentity ? spec.identity : undefined,
+      isolation: isolationLaunchOptions(spec.execution, cgroup),
       pty: spec.pty,
       stdin: spec.stdin,
       captureStdout: spec.captureStdout,
@@ -140,6 +171,7 @@ export class ManagedProcess implements SubscriptionOwner {
     try {
       child = spec.pty ? await spawnPtyChild(childSpec) : await spawnPipeChild(childSpec);
     } catch (err) {
+      removeCgroup();
       const msg = err instanceof SpawnError ? err.message : String(err);
       return new ConnectError(spec.pty ? msg : `error starting process '${spec.command.join(" ")}': ${msg}`, spec.pty ? Code.InvalidArgument : Code.Internal);
     }
@@ -149,6 +181,10 @@ export class ManagedProcess implements SubscriptionOwner {
       child.start({ data() {}, outputEnd() {}, exit() {} });
       child.abandonOutput();
       child.dispose();
+      removeCgroup();
+      if (ISOLATION_STAGES.has(failure.stage)) {
+        return new ConnectError(`${cannotStart}: ${STAGE_TEXT[failure.stage] ?? failure.stage}: ${errnoText(failure.errno)}`, Code.FailedPrecondition);
+      }
       if (failure.stage === "launcher") return new ConnectError(`error starting process '${spec.command.join(" ")}': the launcher exited before starting it`, Code.Internal);
       const what = failure.stage === "chdir" ? `chdir ${spec.cwd}` : failure.stage;
       const prefix = spec.pty
@@ -163,7 +199,16 @@ export class ManagedProcess implements SubscriptionOwner {
       ended: false,
       execError: failure ? `exec: ${spec.command[0]}: ${errnoText(failure.errno)}` : undefined,
       exitWaiters: [],
+      cgroup,
     };
+    run.monitor = new RunMonitor({
+      cgroup,
+      leaderPid: child.pid,
+      cpuTimeMs: spec.execution.limits.cpuTimeMs,
+      otherTreePids: () => liveTreeMembers(rootOf(run)).filter((p) => p !== child.pid),
+      onCpuExceeded: (usedMs) => this.onCpuExceeded(run, usedMs),
+    });
+    run.monitor.start();
     this.run = run;
     this.runs.push(run.record);
     this.state = "running";
@@ -187,9 +232,24 @@ export class ManagedProcess implements SubscriptionOwner {
     const unwanted: KillReason | undefined = this.timedOut ? "timeout" : this.shuttingDown ? "shutdown" : this.stopRestarts && this.restartCount > 0 ? "signal" : undefined;
     if (unwanted) {
       run.killReason = unwanted;
-      void killTree(rootOf(child));
+      void killTree(rootOf(run));
     }
     return undefined;
+  }
+
+  /** The tree used more CPU time than its limit: kill it, and remember why. */
+  private onCpuExceeded(run: ActiveRun, usedMs: number): void {
+    if (run.ended || run.killReason) return;
+    run.killReason = "cpu_limit";
+    run.cpuUsedMs = usedMs;
+    this.log.info({ id: this.id, pid: run.record.pid, usedMs, limitMs: this.spec.execution.limits.cpuTimeMs }, "CPU time limit exceeded; killing the tree");
+    void killTree(rootOf(run));
+    if (run.raw) run.linger ??= setTimeout(() => run.child.abandonOutput(), KILL_LINGER_MS);
+  }
+
+  /** What the current run uses now, or what the last run used. */
+  usage(): ResourceUsage | undefined {
+    return this.run?.monitor?.current() ?? this.lastExit?.usage;
   }
 
   private onData(stream: StreamKind, data: Buffer): void {
@@ -237,10 +297,18 @@ export class ManagedProcess implements SubscriptionOwner {
     run.ended = true;
     clearTimeout(run.linger);
     run.child.dispose();
+    const usage = run.monitor?.finish();
+    const limits = this.spec.execution.limits;
+    const cpuLimited = limits.cpuTimeMs !== undefined && (run.killReason === "cpu_limit" || run.raw.signal === SIGXCPU);
     const exit = exitInfo(run.raw, {
       timedOutAfterMs: run.killReason === "timeout" ? this.spec.timeoutMs : undefined,
       execError: run.execError,
+      oomKilled: (usage?.oomKills ?? 0) > 0 && limits.memoryMaxBytes !== undefined ? { limitBytes: limits.memoryMaxBytes } : undefined,
+      cpuLimit: cpuLimited ? { limitMs: limits.cpuTimeMs!, usedMs: run.cpuUsedMs } : undefined,
     });
+    if (usage) exit.usage = usage;
+    // Whatever is left of the tree goes with the cgroup: a limited process owns everything it started.
+    void run.cgroup?.remove().catch((err: Error) => this.log.warn({ err: err.message, id: this.id }, "cannot remove cgroup"));
     run.record.finishedAt = Date.now();
     run.record.exit = exit;
     this.lastExit = exit;
@@ -306,7 +374,7 @@ export class ManagedProcess implements SubscriptionOwner {
     const run = this.run;
     if (run) {
       run.killReason = "timeout";
-      void killTree(rootOf(run.child));
+      void killTree(rootOf(run));
       if (run.raw) run.linger ??= setTimeout(() => run.child.abandonOutput(), KILL_LINGER_MS);
       return;
     }
@@ -365,8 +433,8 @@ export class ManagedProcess implements SubscriptionOwner {
       }
     } else if (target === "group") {
       if (!signalGroup(pid, sig) && !run.raw) throw new ConnectError(`error sending signal: no process in group ${pid}`, Code.Internal);
-    } else if (sig === SIGKILL) void killTree(rootOf(run.child));
-    else signalTree(rootOf(run.child), sig);
+    } else if (sig === SIGKILL) void killTree(rootOf(run));
+    else signalTree(rootOf(run), sig);
   }
 
   /** Stops supervision: the current run is the last one. A pending restart is dropped. */
@@ -411,7 +479,7 @@ export class ManagedProcess implements SubscriptionOwner {
     const run = this.run;
     if (run) {
       run.killReason = "shutdown";
-      signalTree(rootOf(run.child), SIGTERM);
+      signalTree(rootOf(run), SIGTERM);
       if (run.raw) run.linger ??= setTimeout(() => run.child.abandonOutput(), KILL_LINGER_MS);
     } else this.cancelRestarts();
   }
@@ -420,7 +488,7 @@ export class ManagedProcess implements SubscriptionOwner {
   async forceShutdown(): Promise<void> {
     const run = this.run;
     if (!run) return;
-    await killTree(rootOf(run.child));
+    await killTree(rootOf(run));
     run.child.abandonOutput();
   }
 

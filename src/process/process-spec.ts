@@ -1,3 +1,4 @@
+import type { ExecutionOptions } from "../isolation/execution.js";
 import type { UserAccount } from "../users/passwd.js";
 import type { ExitInfo } from "./exit-status.js";
 
@@ -30,8 +31,12 @@ export interface ProcessSpec {
   /** Added to timeoutMs before the kill (E2B's stream deadline must fire first). */
   timeoutSlackMs: number;
   outputBufferBytes: number;
-  /** Switch to the user's identity (false when the daemon itself runs as that user). */
+  /** Switch to `identity` (false when the daemon itself runs as that user with its groups). */
   switchIdentity: boolean;
+  /** uid, primary gid and groups (primary first): the user's, or what run_as chose. */
+  identity: { uid: number; gid: number; groups: number[] };
+  /** Limits and isolation, resolved against the daemon's policy. */
+  execution: ExecutionOptions;
 }
 
 /** Lifecycle states (envdts.v1.ProcessState). */

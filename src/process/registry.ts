@@ -1,3 +1,4 @@
+import type { CgroupManager } from "../limits/cgroup.js";
 import type { Logger } from "../log.js";
 import { processAddon } from "./native.js";
 import type { ExitInfo } from "./exit-status.js";
@@ -50,6 +51,7 @@ export class ProcessRegistry {
   constructor(
     private readonly limits: RegistryLimits,
     private readonly log: Logger,
+    private readonly cgroups: CgroupManager,
   ) {
     this.sweeper = setInterval(() => this.sweep(), 5000);
     this.sweeper.unref();
@@ -78,7 +80,7 @@ export class ProcessRegistry {
   /** Creates a process record (not yet launched). */
   create(spec: ProcessSpec): ManagedProcess {
     if (this.closing) throw new Error("daemon is shutting down");
-    const proc = new ManagedProcess(this.nextId++, spec, this.hooks, this.log);
+    const proc = new ManagedProcess(this.nextId++, spec, this.hooks, this.log, this.cgroups);
     this.active.set(proc.id, proc);
     return proc;
   }

@@ -52,12 +52,15 @@ export interface TreeRoot {
   session: number;
   /** A PTY keeper: part of the session, but it ends by itself once the command is gone. */
   exclude?: number;
+  /** Pids in the run's cgroup: members even after they left the session and were orphaned. */
+  cgroupMembers?: () => number[];
 }
 
 /**
  * The processes that belong to a command's tree: members of its session or
  * group, plus every descendant of any of them (which catches children that
- * called setsid themselves). The daemon and pid 1 are never included.
+ * called setsid themselves), and everything in the run's cgroup if it has one
+ * (which catches orphans too). The daemon and pid 1 are never included.
  */
 export function treeMembers(root: TreeRoot, table: ProcStat[] = readProcTable()): ProcStat[] {
   const { leader, session } = root;
@@ -68,7 +71,8 @@ export function treeMembers(root: TreeRoot, table: ProcStat[] = readProcTable())
     else children.set(p.ppid, [p]);
   }
   const members = new Map<number, ProcStat>();
-  const stack: ProcStat[] = table.filter((p) => p.pid === leader || p.session === session || p.pgrp === leader);
+  const inCgroup = new Set(root.cgroupMembers?.() ?? []);
+  const stack: ProcStat[] = table.filter((p) => p.pid === leader || p.session === session || p.pgrp === leader || inCgroup.has(p.pid));
   while (stack.length) {
     const p = stack.pop()!;
     if (members.has(p.pid) || p.pid === process.pid || p.pid === 1) continue;

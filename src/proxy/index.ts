@@ -1,7 +1,9 @@
 import type { DaemonContext } from "../daemon-context.js";
 import type { Capability } from "../server.js";
 import { GATEWAY_PREFIX, createGateway } from "./gateway.js";
+import { metrics } from "../system/metrics-registry.js";
 import { PortExposer } from "./port-exposure.js";
+import { registerProxyMetrics } from "./proxy-metrics.js";
 import { ProxyRegistry } from "./registry.js";
 import { registerProxyService } from "./rpc/service.js";
 
@@ -14,11 +16,13 @@ export function proxyCapability(ctx: DaemonContext): Capability {
   const exposer = new PortExposer(registry, ctx.log, ctx.config.exposeAddress);
   const gateway = createGateway(ctx);
   exposer.start();
+  const unregisterMetrics = registerProxyMetrics(metrics, registry);
   return {
     rpc: (router) => registerProxyService(router, { registry, exposer, log: ctx.log }),
     prefixRoutes: { [GATEWAY_PREFIX]: (req, res) => gateway.handle(req, res) },
     upgradeRoutes: { [GATEWAY_PREFIX]: (req, socket, head) => gateway.upgrade(req, socket, head) },
     async close() {
+      unregisterMetrics();
       await exposer.stop();
       gateway.close();
       await registry.closeAll();

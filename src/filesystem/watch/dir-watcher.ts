@@ -29,6 +29,8 @@ function carriesEntry(type: EventType): boolean {
  * resource_exhausted from then on: memory stays bounded and loss is never silent.
  */
 export class DirWatcher {
+  /** Watchers not yet closed, streaming and polling alike (a Prometheus gauge). */
+  static open = 0;
   private readonly tree: TreeWatcher;
   private queue: FilesystemEvent[] = [];
   private head = 0;
@@ -44,6 +46,7 @@ export class DirWatcher {
       fail: (err) => this.fail(err),
       canEnter: opts.canEnter,
     });
+    DirWatcher.open++;
   }
 
   /** Starts watching; throws ConnectError (resource_exhausted for kernel limits). */
@@ -134,6 +137,7 @@ export class DirWatcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    DirWatcher.open--;
     this.tree.close();
     this.queue = [];
     this.head = 0;

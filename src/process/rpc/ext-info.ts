@@ -4,11 +4,15 @@ import {
   ExitOutcome,
   ProcessState,
   RestartPolicy_Mode,
+  type ProcessExecutionSchema,
   type ProcessExit,
   type ProcessExitSchema,
+  type ProcessUsageSchema,
   type ProcessInfo,
   type ProcessInfoSchema,
 } from "../../gen/envdts/v1/process_ext_pb.js";
+import { capabilityNames } from "../../isolation/capabilities.js";
+import type { ResourceUsage } from "../../limits/usage.js";
 import type { ExitInfo, Outcome } from "../exit-status.js";
 import type { ManagedProcess } from "../managed-process.js";
 import type { ProcessStateName, RestartSpec } from "../process-spec.js";
@@ -19,6 +23,8 @@ const OUTCOMES: Record<Outcome, ExitOutcome> = {
   signaled: ExitOutcome.SIGNALED,
   timed_out: ExitOutcome.TIMED_OUT,
   failed_to_start: ExitOutcome.FAILED_TO_START,
+  oom_killed: ExitOutcome.OOM_KILLED,
+  cpu_limit: ExitOutcome.CPU_LIMIT,
 };
 
 const STATES: Record<ProcessStateName, ProcessState> = {
@@ -34,6 +40,46 @@ const MODES: Record<RestartSpec["mode"], RestartPolicy_Mode> = {
   always: RestartPolicy_Mode.ALWAYS,
 };
 
+/** envdts.v1.ProcessUsage. */
+export function extUsage(u: ResourceUsage | undefined): MessageInitShape<typeof ProcessUsageSchema> | undefined {
+  if (!u) return undefined;
+  return {
+    cpuUserUs: BigInt(u.cpuUserUs),
+    cpuSystemUs: BigInt(u.cpuSystemUs),
+    memoryCurrentBytes: BigInt(u.memoryCurrentBytes),
+    memoryPeakBytes: BigInt(u.memoryPeakBytes),
+    ioReadBytes: BigInt(u.ioReadBytes),
+    ioWriteBytes: BigInt(u.ioWriteBytes),
+    tasksCurrent: u.tasksCurrent,
+    tasksPeak: u.tasksPeak,
+    oomKills: u.oomKills,
+    source: u.source,
+  };
+}
+
+/** envdts.v1.ProcessExecution: how limits, identity and isolation were applied. */
+export function extExecution(p: ManagedProcess): MessageInitShape<typeof ProcessExecutionSchema> {
+  const { execution: e, identity } = p.spec;
+  const l = e.limits;
+  const big = (v: number | undefined) => (v === undefined ? undefined : BigInt(v));
+  const caps = e.security.caps;
+  return {
+    limits: { memoryMaxBytes: big(l.memoryMaxBytes), cpuTimeMs: big(l.cpuTimeMs), cpuCores: l.cpuCores, pidsMax: l.pidsMax, nofile: big(l.nofile) },
+    enforcement: e.enforcement,
+    uid: identity.uid,
+    gid: identity.gid,
+    groups: identity.groups,
+    noNewPrivs: e.security.noNewPrivs,
+    capabilities: caps ? capabilityNames((identity.uid === 0 ? caps.keep : 0n) | caps.add) : [],
+    capabilitiesUnchanged: !caps,
+    seccompProfile: e.security.seccomp?.profile ?? "none",
+    seccompSyscalls: e.security.seccomp?.numbers.length ?? 0,
+    maskedPaths: e.security.maskedPaths,
+    readonlyPaths: e.security.readonlyPaths,
+    cgroups: p.cgroupPaths,
+  };
+}
+
 /** envdts.v1.ProcessExit of a run's end. */
 export function extExit(exit: ExitInfo): MessageInitShape<typeof ProcessExitSchema> {
   return {
@@ -43,6 +89,7 @@ export function extExit(exit: ExitInfo): MessageInitShape<typeof ProcessExitSche
     signalName: exit.signal ? signalName(exit.signal) : "",
     status: exit.status,
     error: exit.error,
+    usage: extUsage(exit.usage),
   };
 }
 
@@ -80,5 +127,7 @@ export function extInfo(p: ManagedProcess): MessageInitShape<typeof ProcessInfoS
     restart: { mode: MODES[spec.restart.mode], backoffMs: spec.restart.backoffMs, maxBackoffMs: spec.restart.maxBackoffMs, maxRestarts: spec.restart.maxRestarts },
     timeoutMs: spec.timeoutMs,
     suspended: p.isSuspended(),
+    usage: extUsage(p.usage()),
+    execution: extExecution(p),
   };
 }

@@ -1,6 +1,8 @@
 // envd-ts extension of the process service: output replay, process history,
 // any signal to a process or its group, honest outcomes, supervised restarts
-// and output selection. process.Process stays exactly E2B's; everything new is here.
+// output selection, and (fields 100-199 of StartProcessRequest) per-process
+// resource limits, identity and isolation with their outcomes and resource
+// usage. process.Process stays exactly E2B's; everything new is here.
 // Processes started here are also visible to process.Process (List, Connect,
 // SendInput, Update, CloseStdin, SendSignal) by pid or tag, and vice versa.
 
@@ -20,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file envdts/v1/process_ext.proto.
  */
 export const file_envdts_v1_process_ext: GenFile = /*@__PURE__*/
-  fileDesc("ChtlbnZkdHMvdjEvcHJvY2Vzc19leHQucHJvdG8SCWVudmR0cy52MSJECgpQcm9jZXNzUmVmEg0KA3BpZBgBIAEoDUgAEg0KA3RhZxgCIAEoCUgAEgwKAmlkGAMgASgESABCCgoIc2VsZWN0b3IinAEKC1Byb2Nlc3NFeGl0EicKB291dGNvbWUYASABKA4yFi5lbnZkdHMudjEuRXhpdE91dGNvbWUSEQoJZXhpdF9jb2RlGAIgASgREg4KBnNpZ25hbBgDIAEoDRITCgtzaWduYWxfbmFtZRgEIAEoCRIOCgZzdGF0dXMYBSABKAkSEgoFZXJyb3IYBiABKAlIAIgBAUIICgZfZXJyb3IihQEKDU91dHB1dE9wdGlvbnMSGwoOY2FwdHVyZV9zdGRvdXQYASABKAhIAIgBARIbCg5jYXB0dXJlX3N0ZGVychgCIAEoCEgBiAEBEhQKDG1lcmdlX3N0ZGVychgDIAEoCEIRCg9fY2FwdHVyZV9zdGRvdXRCEQoPX2NhcHR1cmVfc3RkZXJyItIBCg1SZXN0YXJ0UG9saWN5EisKBG1vZGUYASABKA4yHS5lbnZkdHMudjEuUmVzdGFydFBvbGljeS5Nb2RlEhIKCmJhY2tvZmZfbXMYAiABKA0SFgoObWF4X2JhY2tvZmZfbXMYAyABKA0SFAoMbWF4X3Jlc3RhcnRzGAQgASgNIlIKBE1vZGUSFAoQTU9ERV9VTlNQRUNJRklFRBAAEg4KCk1PREVfTkVWRVIQARITCg9NT0RFX09OX0ZBSUxVUkUQAhIPCgtNT0RFX0FMV0FZUxADIo4CChNTdGFydFByb2Nlc3NSZXF1ZXN0EicKB3Byb2Nlc3MYASABKAsyFi5wcm9jZXNzLlByb2Nlc3NDb25maWcSHgoDcHR5GAIgASgLMgwucHJvY2Vzcy5QVFlIAIgBARIQCgN0YWcYAyABKAlIAYgBARISCgVzdGRpbhgEIAEoCEgCiAEBEigKBm91dHB1dBgFIAEoCzIYLmVudmR0cy52MS5PdXRwdXRPcHRpb25zEikKB3Jlc3RhcnQYBiABKAsyGC5lbnZkdHMudjEuUmVzdGFydFBvbGljeRISCgp0aW1lb3V0X21zGAcgASgNQgYKBF9wdHlCBgoEX3RhZ0IICgZfc3RkaW5KBQhkEMgBIrMFChJQcm9jZXNzU3RyZWFtRXZlbnQSOgoIYXR0YWNoZWQYASABKAsyJi5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50LkF0dGFjaGVkSAASOAoHc3RhcnRlZBgCIAEoCzIlLmVudmR0cy52MS5Qcm9jZXNzU3RyZWFtRXZlbnQuU3RhcnRlZEgAEjYKBm91dHB1dBgDIAEoCzIkLmVudmR0cy52MS5Qcm9jZXNzU3RyZWFtRXZlbnQuT3V0cHV0SAASNgoGZXhpdGVkGAQgASgLMiQuZW52ZHRzLnYxLlByb2Nlc3NTdHJlYW1FdmVudC5FeGl0ZWRIABI8CglrZWVwYWxpdmUYBSABKAsyJy5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50LktlZXBBbGl2ZUgAGloKCEF0dGFjaGVkEicKB3Byb2Nlc3MYASABKAsyFi5lbnZkdHMudjEuUHJvY2Vzc0luZm8SDgoGb2Zmc2V0GAIgASgEEhUKDWRyb3BwZWRfYnl0ZXMYAyABKAQaOQoHU3RhcnRlZBIKCgJpZBgBIAEoBBILCgNwaWQYAiABKA0SFQoNcmVzdGFydF9jb3VudBgDIAEoDRpmCgZPdXRwdXQSJwoGc3RyZWFtGAEgASgOMhcuZW52ZHRzLnYxLk91dHB1dFN0cmVhbRIMCgRkYXRhGAIgASgMEg4KBm9mZnNldBgDIAEoBBIVCg1zdHJlYW1fb2Zmc2V0GAQgASgEGmQKBkV4aXRlZBILCgNwaWQYASABKA0SJAoEZXhpdBgCIAEoCzIWLmVudmR0cy52MS5Qcm9jZXNzRXhpdBINCgVmaW5hbBgDIAEoCBIYChByZXN0YXJ0X2RlbGF5X21zGAQgASgNGgsKCUtlZXBBbGl2ZUIHCgVldmVudCJjCg1BdHRhY2hSZXF1ZXN0EiYKB3Byb2Nlc3MYASABKAsyFS5lbnZkdHMudjEuUHJvY2Vzc1JlZhIQCgZvZmZzZXQYAiABKARIABIQCgZvbGRlc3QYAyABKAhIAEIGCgRmcm9tIrUBCgpQcm9jZXNzUnVuEgsKA3BpZBgBIAEoDRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0CgtmaW5pc2hlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIkCgRleGl0GAQgASgLMhYuZW52ZHRzLnYxLlByb2Nlc3NFeGl0Qg4KDF9maW5pc2hlZF9hdCJ3CgpPdXRwdXRJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhUKDW9sZGVzdF9vZmZzZXQYAiABKAQSFAoMc3Rkb3V0X2J5dGVzGAMgASgEEhQKDHN0ZGVycl9ieXRlcxgEIAEoBBIRCglwdHlfYnl0ZXMYBSABKAQivwQKC1Byb2Nlc3NJbmZvEgoKAmlkGAEgASgEEgsKA3BpZBgCIAEoDRIQCgN0YWcYAyABKAlIAIgBARImCgZjb25maWcYBCABKAsyFi5wcm9jZXNzLlByb2Nlc3NDb25maWcSJgoFc3RhdGUYBSABKA4yFy5lbnZkdHMudjEuUHJvY2Vzc1N0YXRlEh4KA3B0eRgGIAEoCzIMLnByb2Nlc3MuUFRZSAGIAQESDAoEdXNlchgHIAEoCRILCgNjd2QYCCABKAkSLgoKc3RhcnRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoLZmluaXNoZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAKIAQESEwoLZHVyYXRpb25fbXMYCyABKAQSFQoNcmVzdGFydF9jb3VudBgMIAEoDRIkCgRleGl0GA0gASgLMhYuZW52ZHRzLnYxLlByb2Nlc3NFeGl0EiMKBHJ1bnMYDiADKAsyFS5lbnZkdHMudjEuUHJvY2Vzc1J1bhIlCgZvdXRwdXQYDyABKAsyFS5lbnZkdHMudjEuT3V0cHV0SW5mbxIpCgdyZXN0YXJ0GBAgASgLMhguZW52ZHRzLnYxLlJlc3RhcnRQb2xpY3kSEgoKdGltZW91dF9tcxgRIAEoDRIRCglzdXNwZW5kZWQYEiABKAhCBgoEX3RhZ0IGCgRfcHR5Qg4KDF9maW5pc2hlZF9hdEoECBMQHiI7ChFHZXRQcm9jZXNzUmVxdWVzdBImCgdwcm9jZXNzGAEgASgLMhUuZW52ZHRzLnYxLlByb2Nlc3NSZWYiPQoSR2V0UHJvY2Vzc1Jlc3BvbnNlEicKB3Byb2Nlc3MYASABKAsyFi5lbnZkdHMudjEuUHJvY2Vzc0luZm8iwwEKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EjYKBmZpbHRlchgBIAEoDjImLmVudmR0cy52MS5MaXN0UHJvY2Vzc2VzUmVxdWVzdC5GaWx0ZXISEAoDdGFnGAIgASgJSACIAQEiWQoGRmlsdGVyEhYKEkZJTFRFUl9VTlNQRUNJRklFRBAAEg4KCkZJTFRFUl9BTEwQARISCg5GSUxURVJfUlVOTklORxACEhMKD0ZJTFRFUl9GSU5JU0hFRBADQgYKBF90YWciQgoVTGlzdFByb2Nlc3Nlc1Jlc3BvbnNlEikKCXByb2Nlc3NlcxgBIAMoCzIWLmVudmR0cy52MS5Qcm9jZXNzSW5mbyKEAgoNU2lnbmFsUmVxdWVzdBImCgdwcm9jZXNzGAEgASgLMhUuZW52ZHRzLnYxLlByb2Nlc3NSZWYSEAoGbnVtYmVyGAIgASgNSAASDgoEbmFtZRgDIAEoCUgAEi8KBnRhcmdldBgEIAEoDjIfLmVudmR0cy52MS5TaWduYWxSZXF1ZXN0LlRhcmdldBIVCg1zdG9wX3Jlc3RhcnRzGAUgASgIIlcKBlRhcmdldBIWChJUQVJHRVRfVU5TUEVDSUZJRUQQABISCg5UQVJHRVRfUFJPQ0VTUxABEhAKDFRBUkdFVF9HUk9VUBACEg8KC1RBUkdFVF9UUkVFEANCCAoGc2lnbmFsIhAKDlNpZ25hbFJlc3BvbnNlKpgBCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX1NUT1BQRUQQAxIXChNQUk9DRVNTX1NUQVRFX0VSUk9SEAQq1gEKC0V4aXRPdXRjb21lEhwKGEVYSVRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhcKE0VYSVRfT1VUQ09NRV9FWElURUQQARIZChVFWElUX09VVENPTUVfU0lHTkFMRUQQAhIaChZFWElUX09VVENPTUVfVElNRURfT1VUEAMSIAocRVhJVF9PVVRDT01FX0ZBSUxFRF9UT19TVEFSVBAEEhsKF0VYSVRfT1VUQ09NRV9PT01fS0lMTEVEEAUSGgoWRVhJVF9PVVRDT01FX0NQVV9MSU1JVBAGKngKDE91dHB1dFN0cmVhbRIdChlPVVRQVVRfU1RSRUFNX1VOU1BFQ0lGSUVEEAASGAoUT1VUUFVUX1NUUkVBTV9TVERPVVQQARIYChRPVVRQVVRfU1RSRUFNX1NUREVSUhACEhUKEU9VVFBVVF9TVFJFQU1fUFRZEAMy/QIKDlByb2Nlc3NDb250cm9sEkgKBVN0YXJ0Eh4uZW52ZHRzLnYxLlN0YXJ0UHJvY2Vzc1JlcXVlc3QaHS5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50MAESQwoGQXR0YWNoEhguZW52ZHRzLnYxLkF0dGFjaFJlcXVlc3QaHS5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50MAESSQoKR2V0UHJvY2VzcxIcLmVudmR0cy52MS5HZXRQcm9jZXNzUmVxdWVzdBodLmVudmR0cy52MS5HZXRQcm9jZXNzUmVzcG9uc2USUgoNTGlzdFByb2Nlc3NlcxIfLmVudmR0cy52MS5MaXN0UHJvY2Vzc2VzUmVxdWVzdBogLmVudmR0cy52MS5MaXN0UHJvY2Vzc2VzUmVzcG9uc2USPQoGU2lnbmFsEhguZW52ZHRzLnYxLlNpZ25hbFJlcXVlc3QaGS5lbnZkdHMudjEuU2lnbmFsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_process]);
+  fileDesc("ChtlbnZkdHMvdjEvcHJvY2Vzc19leHQucHJvdG8SCWVudmR0cy52MSJECgpQcm9jZXNzUmVmEg0KA3BpZBgBIAEoDUgAEg0KA3RhZxgCIAEoCUgAEgwKAmlkGAMgASgESABCCgoIc2VsZWN0b3IixAEKC1Byb2Nlc3NFeGl0EicKB291dGNvbWUYASABKA4yFi5lbnZkdHMudjEuRXhpdE91dGNvbWUSEQoJZXhpdF9jb2RlGAIgASgREg4KBnNpZ25hbBgDIAEoDRITCgtzaWduYWxfbmFtZRgEIAEoCRIOCgZzdGF0dXMYBSABKAkSEgoFZXJyb3IYBiABKAlIAIgBARImCgV1c2FnZRgHIAEoCzIXLmVudmR0cy52MS5Qcm9jZXNzVXNhZ2VCCAoGX2Vycm9yIvABCgxQcm9jZXNzVXNhZ2USEwoLY3B1X3VzZXJfdXMYASABKAQSFQoNY3B1X3N5c3RlbV91cxgCIAEoBBIcChRtZW1vcnlfY3VycmVudF9ieXRlcxgDIAEoBBIZChFtZW1vcnlfcGVha19ieXRlcxgEIAEoBBIVCg1pb19yZWFkX2J5dGVzGAUgASgEEhYKDmlvX3dyaXRlX2J5dGVzGAYgASgEEhUKDXRhc2tzX2N1cnJlbnQYByABKA0SEgoKdGFza3NfcGVhaxgIIAEoDRIRCglvb21fa2lsbHMYCSABKA0SDgoGc291cmNlGAogASgJItcBCg1Qcm9jZXNzTGltaXRzEh0KEG1lbW9yeV9tYXhfYnl0ZXMYASABKARIAIgBARIYCgtjcHVfdGltZV9tcxgCIAEoBEgBiAEBEhYKCWNwdV9jb3JlcxgDIAEoAUgCiAEBEhUKCHBpZHNfbWF4GAQgASgNSAOIAQESEwoGbm9maWxlGAUgASgESASIAQFCEwoRX21lbW9yeV9tYXhfYnl0ZXNCDgoMX2NwdV90aW1lX21zQgwKCl9jcHVfY29yZXNCCwoJX3BpZHNfbWF4QgkKB19ub2ZpbGUigwEKBVJ1bkFzEhEKBHVzZXIYASABKAlIAIgBARISCgVncm91cBgCIAEoCUgBiAEBEhwKFHN1cHBsZW1lbnRhcnlfZ3JvdXBzGAMgAygJEiIKGmNsZWFyX3N1cHBsZW1lbnRhcnlfZ3JvdXBzGAQgASgIQgcKBV91c2VyQggKBl9ncm91cCJjCg5TZWNjb21wT3B0aW9ucxIUCgdwcm9maWxlGAEgASgJSACIAQESDAoEZGVueRgCIAMoCRINCgVhbGxvdxgDIAMoCRISCgphbGxvd19vbmx5GAQgAygJQgoKCF9wcm9maWxlIuQBCg9Qcm9jZXNzU2VjdXJpdHkSGQoMbm9fbmV3X3ByaXZzGAEgASgISACIAQESGQoRZHJvcF9jYXBhYmlsaXRpZXMYAiADKAkSGAoQYWRkX2NhcGFiaWxpdGllcxgDIAMoCRIqCgdzZWNjb21wGAQgASgLMhkuZW52ZHRzLnYxLlNlY2NvbXBPcHRpb25zEhQKDG1hc2tlZF9wYXRocxgFIAMoCRIWCg5yZWFkb25seV9wYXRocxgGIAMoCRIWCg51c2VyX25hbWVzcGFjZRgHIAEoCEIPCg1fbm9fbmV3X3ByaXZzIrkCChBQcm9jZXNzRXhlY3V0aW9uEigKBmxpbWl0cxgBIAEoCzIYLmVudmR0cy52MS5Qcm9jZXNzTGltaXRzEhMKC2VuZm9yY2VtZW50GAIgAygJEgsKA3VpZBgDIAEoDRILCgNnaWQYBCABKA0SDgoGZ3JvdXBzGAUgAygNEhQKDG5vX25ld19wcml2cxgGIAEoCBIUCgxjYXBhYmlsaXRpZXMYByADKAkSHgoWY2FwYWJpbGl0aWVzX3VuY2hhbmdlZBgIIAEoCBIXCg9zZWNjb21wX3Byb2ZpbGUYCSABKAkSGAoQc2VjY29tcF9zeXNjYWxscxgKIAEoDRIUCgxtYXNrZWRfcGF0aHMYCyADKAkSFgoOcmVhZG9ubHlfcGF0aHMYDCADKAkSDwoHY2dyb3VwcxgNIAMoCSKFAQoNT3V0cHV0T3B0aW9ucxIbCg5jYXB0dXJlX3N0ZG91dBgBIAEoCEgAiAEBEhsKDmNhcHR1cmVfc3RkZXJyGAIgASgISAGIAQESFAoMbWVyZ2Vfc3RkZXJyGAMgASgIQhEKD19jYXB0dXJlX3N0ZG91dEIRCg9fY2FwdHVyZV9zdGRlcnIi0gEKDVJlc3RhcnRQb2xpY3kSKwoEbW9kZRgBIAEoDjIdLmVudmR0cy52MS5SZXN0YXJ0UG9saWN5Lk1vZGUSEgoKYmFja29mZl9tcxgCIAEoDRIWCg5tYXhfYmFja29mZl9tcxgDIAEoDRIUCgxtYXhfcmVzdGFydHMYBCABKA0iUgoETW9kZRIUChBNT0RFX1VOU1BFQ0lGSUVEEAASDgoKTU9ERV9ORVZFUhABEhMKD01PREVfT05fRkFJTFVSRRACEg8KC01PREVfQUxXQVlTEAMigQMKE1N0YXJ0UHJvY2Vzc1JlcXVlc3QSJwoHcHJvY2VzcxgBIAEoCzIWLnByb2Nlc3MuUHJvY2Vzc0NvbmZpZxIeCgNwdHkYAiABKAsyDC5wcm9jZXNzLlBUWUgAiAEBEhAKA3RhZxgDIAEoCUgBiAEBEhIKBXN0ZGluGAQgASgISAKIAQESKAoGb3V0cHV0GAUgASgLMhguZW52ZHRzLnYxLk91dHB1dE9wdGlvbnMSKQoHcmVzdGFydBgGIAEoCzIYLmVudmR0cy52MS5SZXN0YXJ0UG9saWN5EhIKCnRpbWVvdXRfbXMYByABKA0SKAoGbGltaXRzGGQgASgLMhguZW52ZHRzLnYxLlByb2Nlc3NMaW1pdHMSIAoGcnVuX2FzGGUgASgLMhAuZW52ZHRzLnYxLlJ1bkFzEiwKCHNlY3VyaXR5GGYgASgLMhouZW52ZHRzLnYxLlByb2Nlc3NTZWN1cml0eUIGCgRfcHR5QgYKBF90YWdCCAoGX3N0ZGluIrMFChJQcm9jZXNzU3RyZWFtRXZlbnQSOgoIYXR0YWNoZWQYASABKAsyJi5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50LkF0dGFjaGVkSAASOAoHc3RhcnRlZBgCIAEoCzIlLmVudmR0cy52MS5Qcm9jZXNzU3RyZWFtRXZlbnQuU3RhcnRlZEgAEjYKBm91dHB1dBgDIAEoCzIkLmVudmR0cy52MS5Qcm9jZXNzU3RyZWFtRXZlbnQuT3V0cHV0SAASNgoGZXhpdGVkGAQgASgLMiQuZW52ZHRzLnYxLlByb2Nlc3NTdHJlYW1FdmVudC5FeGl0ZWRIABI8CglrZWVwYWxpdmUYBSABKAsyJy5lbnZkdHMudjEuUHJvY2Vzc1N0cmVhbUV2ZW50LktlZXBBbGl2ZUgAGloKCEF0dGFjaGVkEicKB3Byb2Nlc3MYASABKAsyFi5lbnZkdHMudjEuUHJvY2Vzc0luZm8SDgoGb2Zmc2V0GAIgASgEEhUKDWRyb3BwZWRfYnl0ZXMYAyABKAQaOQoHU3RhcnRlZBIKCgJpZBgBIAEoBBILCgNwaWQYAiABKA0SFQoNcmVzdGFydF9jb3VudBgDIAEoDRpmCgZPdXRwdXQSJwoGc3RyZWFtGAEgASgOMhcuZW52ZHRzLnYxLk91dHB1dFN0cmVhbRIMCgRkYXRhGAIgASgMEg4KBm9mZnNldBgDIAEoBBIVCg1zdHJlYW1fb2Zmc2V0GAQgASgEGmQKBkV4aXRlZBILCgNwaWQYASABKA0SJAoEZXhpdBgCIAEoCzIWLmVudmR0cy52MS5Qcm9jZXNzRXhpdBINCgVmaW5hbBgDIAEoCBIYChByZXN0YXJ0X2RlbGF5X21zGAQgASgNGgsKCUtlZXBBbGl2ZUIHCgVldmVudCJjCg1BdHRhY2hSZXF1ZXN0EiYKB3Byb2Nlc3MYASABKAsyFS5lbnZkdHMudjEuUHJvY2Vzc1JlZhIQCgZvZmZzZXQYAiABKARIABIQCgZvbGRlc3QYAyABKAhIAEIGCgRmcm9tIrUBCgpQcm9jZXNzUnVuEgsKA3BpZBgBIAEoDRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0CgtmaW5pc2hlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIkCgRleGl0GAQgASgLMhYuZW52ZHRzLnYxLlByb2Nlc3NFeGl0Qg4KDF9maW5pc2hlZF9hdCJ3CgpPdXRwdXRJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhUKDW9sZGVzdF9vZmZzZXQYAiABKAQSFAoMc3Rkb3V0X2J5dGVzGAMgASgEEhQKDHN0ZGVycl9ieXRlcxgEIAEoBBIRCglwdHlfYnl0ZXMYBSABKAQilwUKC1Byb2Nlc3NJbmZvEgoKAmlkGAEgASgEEgsKA3BpZBgCIAEoDRIQCgN0YWcYAyABKAlIAIgBARImCgZjb25maWcYBCABKAsyFi5wcm9jZXNzLlByb2Nlc3NDb25maWcSJgoFc3RhdGUYBSABKA4yFy5lbnZkdHMudjEuUHJvY2Vzc1N0YXRlEh4KA3B0eRgGIAEoCzIMLnByb2Nlc3MuUFRZSAGIAQESDAoEdXNlchgHIAEoCRILCgNjd2QYCCABKAkSLgoKc3RhcnRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoLZmluaXNoZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAKIAQESEwoLZHVyYXRpb25fbXMYCyABKAQSFQoNcmVzdGFydF9jb3VudBgMIAEoDRIkCgRleGl0GA0gASgLMhYuZW52ZHRzLnYxLlByb2Nlc3NFeGl0EiMKBHJ1bnMYDiADKAsyFS5lbnZkdHMudjEuUHJvY2Vzc1J1bhIlCgZvdXRwdXQYDyABKAsyFS5lbnZkdHMudjEuT3V0cHV0SW5mbxIpCgdyZXN0YXJ0GBAgASgLMhguZW52ZHRzLnYxLlJlc3RhcnRQb2xpY3kSEgoKdGltZW91dF9tcxgRIAEoDRIRCglzdXNwZW5kZWQYEiABKAgSJgoFdXNhZ2UYEyABKAsyFy5lbnZkdHMudjEuUHJvY2Vzc1VzYWdlEi4KCWV4ZWN1dGlvbhgUIAEoCzIbLmVudmR0cy52MS5Qcm9jZXNzRXhlY3V0aW9uQgYKBF90YWdCBgoEX3B0eUIOCgxfZmluaXNoZWRfYXRKBAgVEB4iOwoRR2V0UHJvY2Vzc1JlcXVlc3QSJgoHcHJvY2VzcxgBIAEoCzIVLmVudmR0cy52MS5Qcm9jZXNzUmVmIj0KEkdldFByb2Nlc3NSZXNwb25zZRInCgdwcm9jZXNzGAEgASgLMhYuZW52ZHRzLnYxLlByb2Nlc3NJbmZvIsMBChRMaXN0UHJvY2Vzc2VzUmVxdWVzdBI2CgZmaWx0ZXIYASABKA4yJi5lbnZkdHMudjEuTGlzdFByb2Nlc3Nlc1JlcXVlc3QuRmlsdGVyEhAKA3RhZxgCIAEoCUgAiAEBIlkKBkZpbHRlchIWChJGSUxURVJfVU5TUEVDSUZJRUQQABIOCgpGSUxURVJfQUxMEAESEgoORklMVEVSX1JVTk5JTkcQAhITCg9GSUxURVJfRklOSVNIRUQQA0IGCgRfdGFnIkIKFUxpc3RQcm9jZXNzZXNSZXNwb25zZRIpCglwcm9jZXNzZXMYASADKAsyFi5lbnZkdHMudjEuUHJvY2Vzc0luZm8ihAIKDVNpZ25hbFJlcXVlc3QSJgoHcHJvY2VzcxgBIAEoCzIVLmVudmR0cy52MS5Qcm9jZXNzUmVmEhAKBm51bWJlchgCIAEoDUgAEg4KBG5hbWUYAyABKAlIABIvCgZ0YXJnZXQYBCABKA4yHy5lbnZkdHMudjEuU2lnbmFsUmVxdWVzdC5UYXJnZXQSFQoNc3RvcF9yZXN0YXJ0cxgFIAEoCCJXCgZUYXJnZXQSFgoSVEFSR0VUX1VOU1BFQ0lGSUVEEAASEgoOVEFSR0VUX1BST0NFU1MQARIQCgxUQVJHRVRfR1JPVVAQAhIPCgtUQVJHRVRfVFJFRRADQggKBnNpZ25hbCIQCg5TaWduYWxSZXNwb25zZSqYAQoMUHJvY2Vzc1N0YXRlEh0KGVBST0NFU1NfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZQUk9DRVNTX1NUQVRFX1NUQVJUSU5HEAESGQoVUFJPQ0VTU19TVEFURV9SVU5OSU5HEAISGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAMSFwoTUFJPQ0VTU19TVEFURV9FUlJPUhAEKtYBCgtFeGl0T3V0Y29tZRIcChhFWElUX09VVENPTUVfVU5TUEVDSUZJRUQQABIXChNFWElUX09VVENPTUVfRVhJVEVEEAESGQoVRVhJVF9PVVRDT01FX1NJR05BTEVEEAISGgoWRVhJVF9PVVRDT01FX1RJTUVEX09VVBADEiAKHEVYSVRfT1VUQ09NRV9GQUlMRURfVE9fU1RBUlQQBBIbChdFWElUX09VVENPTUVfT09NX0tJTExFRBAFEhoKFkVYSVRfT1VUQ09NRV9DUFVfTElNSVQQBip4CgxPdXRwdXRTdHJlYW0SHQoZT1VUUFVUX1NUUkVBTV9VTlNQRUNJRklFRBAAEhgKFE9VVFBVVF9TVFJFQU1fU1RET1VUEAESGAoUT1VUUFVUX1NUUkVBTV9TVERFUlIQAhIVChFPVVRQVVRfU1RSRUFNX1BUWRADMv0CCg5Qcm9jZXNzQ29udHJvbBJICgVTdGFydBIeLmVudmR0cy52MS5TdGFydFByb2Nlc3NSZXF1ZXN0Gh0uZW52ZHRzLnYxLlByb2Nlc3NTdHJlYW1FdmVudDABEkMKBkF0dGFjaBIYLmVudmR0cy52MS5BdHRhY2hSZXF1ZXN0Gh0uZW52ZHRzLnYxLlByb2Nlc3NTdHJlYW1FdmVudDABEkkKCkdldFByb2Nlc3MSHC5lbnZkdHMudjEuR2V0UHJvY2Vzc1JlcXVlc3QaHS5lbnZkdHMudjEuR2V0UHJvY2Vzc1Jlc3BvbnNlElIKDUxpc3RQcm9jZXNzZXMSHy5lbnZkdHMudjEuTGlzdFByb2Nlc3Nlc1JlcXVlc3QaIC5lbnZkdHMudjEuTGlzdFByb2Nlc3Nlc1Jlc3BvbnNlEj0KBlNpZ25hbBIYLmVudmR0cy52MS5TaWduYWxSZXF1ZXN0GhkuZW52ZHRzLnYxLlNpZ25hbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_process]);
 
 /**
  * Which process: by pid (running, else the latest finished with that pid), by
@@ -106,6 +108,13 @@ export type ProcessExit = Message<"envdts.v1.ProcessExit"> & {
    * @generated from field: optional string error = 6;
    */
   error?: string | undefined;
+
+  /**
+   * What the run used, read when it ended.
+   *
+   * @generated from field: envdts.v1.ProcessUsage usage = 7;
+   */
+  usage?: ProcessUsage | undefined;
 };
 
 /**
@@ -114,6 +123,374 @@ export type ProcessExit = Message<"envdts.v1.ProcessExit"> & {
  */
 export const ProcessExitSchema: GenMessage<ProcessExit> = /*@__PURE__*/
   messageDesc(file_envdts_v1_process_ext, 1);
+
+/**
+ * Resources a process used (its whole tree when it has a cgroup).
+ *
+ * @generated from message envdts.v1.ProcessUsage
+ */
+export type ProcessUsage = Message<"envdts.v1.ProcessUsage"> & {
+  /**
+   * @generated from field: uint64 cpu_user_us = 1;
+   */
+  cpuUserUs: bigint;
+
+  /**
+   * @generated from field: uint64 cpu_system_us = 2;
+   */
+  cpuSystemUs: bigint;
+
+  /**
+   * @generated from field: uint64 memory_current_bytes = 3;
+   */
+  memoryCurrentBytes: bigint;
+
+  /**
+   * @generated from field: uint64 memory_peak_bytes = 4;
+   */
+  memoryPeakBytes: bigint;
+
+  /**
+   * Storage I/O (block layer for cgroups, read_bytes/write_bytes of /proc/<pid>/io otherwise).
+   *
+   * @generated from field: uint64 io_read_bytes = 5;
+   */
+  ioReadBytes: bigint;
+
+  /**
+   * @generated from field: uint64 io_write_bytes = 6;
+   */
+  ioWriteBytes: bigint;
+
+  /**
+   * Processes and threads.
+   *
+   * @generated from field: uint32 tasks_current = 7;
+   */
+  tasksCurrent: number;
+
+  /**
+   * @generated from field: uint32 tasks_peak = 8;
+   */
+  tasksPeak: number;
+
+  /**
+   * Kills by the OOM killer inside the process's memory cgroup.
+   *
+   * @generated from field: uint32 oom_kills = 9;
+   */
+  oomKills: number;
+
+  /**
+   * Where the numbers come from: "cgroup_v2", "cgroup_v1" (the whole tree), or
+   * "proc" (the leader and the children it waited for, sampled about once a
+   * second while it ran); empty when nothing could be read.
+   *
+   * @generated from field: string source = 10;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message envdts.v1.ProcessUsage.
+ * Use `create(ProcessUsageSchema)` to create a new message.
+ */
+export const ProcessUsageSchema: GenMessage<ProcessUsage> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 2);
+
+/**
+ * Resource limits of a process and everything it starts. An unset field takes
+ * the daemon's default (--default-*); 0 means "no limit" (which loosens a
+ * default, so it needs --allow-override). A limit the daemon cannot apply fails
+ * the start with failed_precondition; see ProcessExecution for how each was applied.
+ *
+ * @generated from message envdts.v1.ProcessLimits
+ */
+export type ProcessLimits = Message<"envdts.v1.ProcessLimits"> & {
+  /**
+   * Memory (cgroup memory.max / memory.limit_in_bytes, swap included). Above
+   * it the OOM killer ends the process: outcome OOM_KILLED. Without a memory
+   * cgroup: RLIMIT_AS (address space, a weaker limit: allocations fail instead).
+   *
+   * @generated from field: optional uint64 memory_max_bytes = 1;
+   */
+  memoryMaxBytes?: bigint | undefined;
+
+  /**
+   * CPU time, user plus system, of the whole tree, in ms. Above it the tree is
+   * killed: outcome CPU_LIMIT. Measured from the cgroup (checked every 50 ms),
+   * with RLIMIT_CPU (rounded up to seconds) as a backstop on every process.
+   *
+   * @generated from field: optional uint64 cpu_time_ms = 2;
+   */
+  cpuTimeMs?: bigint | undefined;
+
+  /**
+   * CPU bandwidth in cores: 0.5 is half of one core, 2 is two cores (cgroup cpu.max / cfs quota).
+   *
+   * @generated from field: optional double cpu_cores = 3;
+   */
+  cpuCores?: number | undefined;
+
+  /**
+   * Processes and threads in the tree (cgroup pids.max); a fork bomb is contained.
+   *
+   * @generated from field: optional uint32 pids_max = 4;
+   */
+  pidsMax?: number | undefined;
+
+  /**
+   * Open files (RLIMIT_NOFILE, soft and hard).
+   *
+   * @generated from field: optional uint64 nofile = 5;
+   */
+  nofile?: bigint | undefined;
+};
+
+/**
+ * Describes the message envdts.v1.ProcessLimits.
+ * Use `create(ProcessLimitsSchema)` to create a new message.
+ */
+export const ProcessLimitsSchema: GenMessage<ProcessLimits> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 3);
+
+/**
+ * Which user and groups the process runs as, instead of the request's user.
+ *
+ * @generated from message envdts.v1.RunAs
+ */
+export type RunAs = Message<"envdts.v1.RunAs"> & {
+  /**
+   * A user name or uid from /etc/passwd; its HOME, USER, LOGNAME and home
+   * directory (default cwd) apply, as if the request had been made as that user.
+   *
+   * @generated from field: optional string user = 1;
+   */
+  user?: string | undefined;
+
+  /**
+   * Primary group: a name or gid (default: the user's).
+   *
+   * @generated from field: optional string group = 2;
+   */
+  group?: string | undefined;
+
+  /**
+   * Supplementary groups, names or gids (default: the user's from /etc/group).
+   *
+   * @generated from field: repeated string supplementary_groups = 3;
+   */
+  supplementaryGroups: string[];
+
+  /**
+   * Run with no supplementary groups.
+   *
+   * @generated from field: bool clear_supplementary_groups = 4;
+   */
+  clearSupplementaryGroups: boolean;
+};
+
+/**
+ * Describes the message envdts.v1.RunAs.
+ * Use `create(RunAsSchema)` to create a new message.
+ */
+export const RunAsSchema: GenMessage<RunAs> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 4);
+
+/**
+ * Seccomp: which syscalls fail with EPERM.
+ *
+ * @generated from message envdts.v1.SeccompOptions
+ */
+export type SeccompOptions = Message<"envdts.v1.SeccompOptions"> & {
+  /**
+   * "default" (the built-in profile), "none", or unset for the daemon's
+   * profile (--seccomp-profile). Choosing a weaker profile than the daemon's needs --allow-override.
+   *
+   * @generated from field: optional string profile = 1;
+   */
+  profile?: string | undefined;
+
+  /**
+   * More syscalls to deny, by name ("ptrace").
+   *
+   * @generated from field: repeated string deny = 2;
+   */
+  deny: string[];
+
+  /**
+   * Syscalls to take out of the profile's deny list (loosens: needs --allow-override).
+   *
+   * @generated from field: repeated string allow = 3;
+   */
+  allow: string[];
+
+  /**
+   * Allow-list mode: only these syscalls are allowed (execve, exit and
+   * exit_group are added), every other one fails with EPERM.
+   *
+   * @generated from field: repeated string allow_only = 4;
+   */
+  allowOnly: string[];
+};
+
+/**
+ * Describes the message envdts.v1.SeccompOptions.
+ * Use `create(SeccompOptionsSchema)` to create a new message.
+ */
+export const SeccompOptionsSchema: GenMessage<SeccompOptions> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 5);
+
+/**
+ * Hardening on top of the daemon's security policy (which requests can only tighten unless --allow-override).
+ *
+ * @generated from message envdts.v1.ProcessSecurity
+ */
+export type ProcessSecurity = Message<"envdts.v1.ProcessSecurity"> & {
+  /**
+   * PR_SET_NO_NEW_PRIVS: setuid programs and file capabilities grant nothing.
+   *
+   * @generated from field: optional bool no_new_privs = 1;
+   */
+  noNewPrivs?: boolean | undefined;
+
+  /**
+   * Capabilities to drop from every set (bounding, effective, permitted,
+   * inheritable, ambient): names such as "CAP_NET_RAW" or "net_raw", or "ALL".
+   *
+   * @generated from field: repeated string drop_capabilities = 2;
+   */
+  dropCapabilities: string[];
+
+  /**
+   * Capabilities to grant (ambient, so non-root users get them too).
+   *
+   * @generated from field: repeated string add_capabilities = 3;
+   */
+  addCapabilities: string[];
+
+  /**
+   * @generated from field: envdts.v1.SeccompOptions seccomp = 4;
+   */
+  seccomp?: SeccompOptions | undefined;
+
+  /**
+   * Absolute paths hidden from this process: files read as empty, directories as empty and read-only.
+   *
+   * @generated from field: repeated string masked_paths = 5;
+   */
+  maskedPaths: string[];
+
+  /**
+   * Absolute paths (and everything mounted under them) made read-only for this process.
+   *
+   * @generated from field: repeated string readonly_paths = 6;
+   */
+  readonlyPaths: string[];
+
+  /**
+   * A user namespace for the process: not supported, fails with failed_precondition.
+   *
+   * @generated from field: bool user_namespace = 7;
+   */
+  userNamespace: boolean;
+};
+
+/**
+ * Describes the message envdts.v1.ProcessSecurity.
+ * Use `create(ProcessSecuritySchema)` to create a new message.
+ */
+export const ProcessSecuritySchema: GenMessage<ProcessSecurity> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 6);
+
+/**
+ * How a process's limits and isolation were applied.
+ *
+ * @generated from message envdts.v1.ProcessExecution
+ */
+export type ProcessExecution = Message<"envdts.v1.ProcessExecution"> & {
+  /**
+   * The limits in force (request merged with the daemon's defaults); unset: no limit.
+   *
+   * @generated from field: envdts.v1.ProcessLimits limits = 1;
+   */
+  limits?: ProcessLimits | undefined;
+
+  /**
+   * How each limit is enforced, e.g. "memory_max_bytes: cgroup_v1", "memory_max_bytes: rlimit_as".
+   *
+   * @generated from field: repeated string enforcement = 2;
+   */
+  enforcement: string[];
+
+  /**
+   * @generated from field: uint32 uid = 3;
+   */
+  uid: number;
+
+  /**
+   * @generated from field: uint32 gid = 4;
+   */
+  gid: number;
+
+  /**
+   * @generated from field: repeated uint32 groups = 5;
+   */
+  groups: number[];
+
+  /**
+   * @generated from field: bool no_new_privs = 6;
+   */
+  noNewPrivs: boolean;
+
+  /**
+   * Capabilities the process keeps at most (empty with capabilities_unchanged: as the daemon gave them).
+   *
+   * @generated from field: repeated string capabilities = 7;
+   */
+  capabilities: string[];
+
+  /**
+   * @generated from field: bool capabilities_unchanged = 8;
+   */
+  capabilitiesUnchanged: boolean;
+
+  /**
+   * "none", "default", "custom" (a file or allow_only), with how many syscalls are listed.
+   *
+   * @generated from field: string seccomp_profile = 9;
+   */
+  seccompProfile: string;
+
+  /**
+   * @generated from field: uint32 seccomp_syscalls = 10;
+   */
+  seccompSyscalls: number;
+
+  /**
+   * @generated from field: repeated string masked_paths = 11;
+   */
+  maskedPaths: string[];
+
+  /**
+   * @generated from field: repeated string readonly_paths = 12;
+   */
+  readonlyPaths: string[];
+
+  /**
+   * The cgroup directories of the current (or last) run.
+   *
+   * @generated from field: repeated string cgroups = 13;
+   */
+  cgroups: string[];
+};
+
+/**
+ * Describes the message envdts.v1.ProcessExecution.
+ * Use `create(ProcessExecutionSchema)` to create a new message.
+ */
+export const ProcessExecutionSchema: GenMessage<ProcessExecution> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_process_ext, 7);
 
 /**
  * @generated from message envdts.v1.OutputOptions
@@ -146,7 +523,7 @@ export type OutputOptions = Message<"envdts.v1.OutputOptions"> & {
  * Use `create(OutputOptionsSchema)` to create a new message.
  */
 export const OutputOptionsSchema: GenMessage<OutputOptions> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 2);
+  messageDesc(file_envdts_v1_process_ext, 8);
 
 /**
  * @generated from message envdts.v1.RestartPolicy
@@ -183,7 +560,7 @@ export type RestartPolicy = Message<"envdts.v1.RestartPolicy"> & {
  * Use `create(RestartPolicySchema)` to create a new message.
  */
 export const RestartPolicySchema: GenMessage<RestartPolicy> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 3);
+  messageDesc(file_envdts_v1_process_ext, 9);
 
 /**
  * @generated from enum envdts.v1.RestartPolicy.Mode
@@ -220,7 +597,7 @@ export enum RestartPolicy_Mode {
  * Describes the enum envdts.v1.RestartPolicy.Mode.
  */
 export const RestartPolicy_ModeSchema: GenEnum<RestartPolicy_Mode> = /*@__PURE__*/
-  enumDesc(file_envdts_v1_process_ext, 3, 0);
+  enumDesc(file_envdts_v1_process_ext, 9, 0);
 
 /**
  * @generated from message envdts.v1.StartProcessRequest
@@ -265,6 +642,23 @@ export type StartProcessRequest = Message<"envdts.v1.StartProcessRequest"> & {
    * @generated from field: uint32 timeout_ms = 7;
    */
   timeoutMs: number;
+
+  /**
+   * Fields 100 to 199: limits and isolation. Unset, the daemon's policy applies.
+   *
+   * @generated from field: envdts.v1.ProcessLimits limits = 100;
+   */
+  limits?: ProcessLimits | undefined;
+
+  /**
+   * @generated from field: envdts.v1.RunAs run_as = 101;
+   */
+  runAs?: RunAs | undefined;
+
+  /**
+   * @generated from field: envdts.v1.ProcessSecurity security = 102;
+   */
+  security?: ProcessSecurity | undefined;
 };
 
 /**
@@ -272,7 +666,7 @@ export type StartProcessRequest = Message<"envdts.v1.StartProcessRequest"> & {
  * Use `create(StartProcessRequestSchema)` to create a new message.
  */
 export const StartProcessRequestSchema: GenMessage<StartProcessRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 4);
+  messageDesc(file_envdts_v1_process_ext, 10);
 
 /**
  * @generated from message envdts.v1.ProcessStreamEvent
@@ -319,7 +713,7 @@ export type ProcessStreamEvent = Message<"envdts.v1.ProcessStreamEvent"> & {
  * Use `create(ProcessStreamEventSchema)` to create a new message.
  */
 export const ProcessStreamEventSchema: GenMessage<ProcessStreamEvent> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5);
+  messageDesc(file_envdts_v1_process_ext, 11);
 
 /**
  * First event of Attach: what the client is attached to and where replay begins.
@@ -352,7 +746,7 @@ export type ProcessStreamEvent_Attached = Message<"envdts.v1.ProcessStreamEvent.
  * Use `create(ProcessStreamEvent_AttachedSchema)` to create a new message.
  */
 export const ProcessStreamEvent_AttachedSchema: GenMessage<ProcessStreamEvent_Attached> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5, 0);
+  messageDesc(file_envdts_v1_process_ext, 11, 0);
 
 /**
  * A run started (the first one, or a restart).
@@ -383,7 +777,7 @@ export type ProcessStreamEvent_Started = Message<"envdts.v1.ProcessStreamEvent.S
  * Use `create(ProcessStreamEvent_StartedSchema)` to create a new message.
  */
 export const ProcessStreamEvent_StartedSchema: GenMessage<ProcessStreamEvent_Started> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5, 1);
+  messageDesc(file_envdts_v1_process_ext, 11, 1);
 
 /**
  * @generated from message envdts.v1.ProcessStreamEvent.Output
@@ -419,7 +813,7 @@ export type ProcessStreamEvent_Output = Message<"envdts.v1.ProcessStreamEvent.Ou
  * Use `create(ProcessStreamEvent_OutputSchema)` to create a new message.
  */
 export const ProcessStreamEvent_OutputSchema: GenMessage<ProcessStreamEvent_Output> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5, 2);
+  messageDesc(file_envdts_v1_process_ext, 11, 2);
 
 /**
  * A run ended. The stream ends after the final one.
@@ -455,7 +849,7 @@ export type ProcessStreamEvent_Exited = Message<"envdts.v1.ProcessStreamEvent.Ex
  * Use `create(ProcessStreamEvent_ExitedSchema)` to create a new message.
  */
 export const ProcessStreamEvent_ExitedSchema: GenMessage<ProcessStreamEvent_Exited> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5, 3);
+  messageDesc(file_envdts_v1_process_ext, 11, 3);
 
 /**
  * @generated from message envdts.v1.ProcessStreamEvent.KeepAlive
@@ -468,7 +862,7 @@ export type ProcessStreamEvent_KeepAlive = Message<"envdts.v1.ProcessStreamEvent
  * Use `create(ProcessStreamEvent_KeepAliveSchema)` to create a new message.
  */
 export const ProcessStreamEvent_KeepAliveSchema: GenMessage<ProcessStreamEvent_KeepAlive> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 5, 4);
+  messageDesc(file_envdts_v1_process_ext, 11, 4);
 
 /**
  * @generated from message envdts.v1.AttachRequest
@@ -508,7 +902,7 @@ export type AttachRequest = Message<"envdts.v1.AttachRequest"> & {
  * Use `create(AttachRequestSchema)` to create a new message.
  */
 export const AttachRequestSchema: GenMessage<AttachRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 6);
+  messageDesc(file_envdts_v1_process_ext, 12);
 
 /**
  * @generated from message envdts.v1.ProcessRun
@@ -542,7 +936,7 @@ export type ProcessRun = Message<"envdts.v1.ProcessRun"> & {
  * Use `create(ProcessRunSchema)` to create a new message.
  */
 export const ProcessRunSchema: GenMessage<ProcessRun> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 7);
+  messageDesc(file_envdts_v1_process_ext, 13);
 
 /**
  * @generated from message envdts.v1.OutputInfo
@@ -583,7 +977,7 @@ export type OutputInfo = Message<"envdts.v1.OutputInfo"> & {
  * Use `create(OutputInfoSchema)` to create a new message.
  */
 export const OutputInfoSchema: GenMessage<OutputInfo> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 8);
+  messageDesc(file_envdts_v1_process_ext, 14);
 
 /**
  * @generated from message envdts.v1.ProcessInfo
@@ -690,6 +1084,20 @@ export type ProcessInfo = Message<"envdts.v1.ProcessInfo"> & {
    * @generated from field: bool suspended = 18;
    */
   suspended: boolean;
+
+  /**
+   * What the current run uses now, or what the last run used.
+   *
+   * @generated from field: envdts.v1.ProcessUsage usage = 19;
+   */
+  usage?: ProcessUsage | undefined;
+
+  /**
+   * How limits, identity and isolation were applied.
+   *
+   * @generated from field: envdts.v1.ProcessExecution execution = 20;
+   */
+  execution?: ProcessExecution | undefined;
 };
 
 /**
@@ -697,7 +1105,7 @@ export type ProcessInfo = Message<"envdts.v1.ProcessInfo"> & {
  * Use `create(ProcessInfoSchema)` to create a new message.
  */
 export const ProcessInfoSchema: GenMessage<ProcessInfo> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 9);
+  messageDesc(file_envdts_v1_process_ext, 15);
 
 /**
  * @generated from message envdts.v1.GetProcessRequest
@@ -714,7 +1122,7 @@ export type GetProcessRequest = Message<"envdts.v1.GetProcessRequest"> & {
  * Use `create(GetProcessRequestSchema)` to create a new message.
  */
 export const GetProcessRequestSchema: GenMessage<GetProcessRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 10);
+  messageDesc(file_envdts_v1_process_ext, 16);
 
 /**
  * @generated from message envdts.v1.GetProcessResponse
@@ -731,7 +1139,7 @@ export type GetProcessResponse = Message<"envdts.v1.GetProcessResponse"> & {
  * Use `create(GetProcessResponseSchema)` to create a new message.
  */
 export const GetProcessResponseSchema: GenMessage<GetProcessResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 11);
+  messageDesc(file_envdts_v1_process_ext, 17);
 
 /**
  * @generated from message envdts.v1.ListProcessesRequest
@@ -755,7 +1163,7 @@ export type ListProcessesRequest = Message<"envdts.v1.ListProcessesRequest"> & {
  * Use `create(ListProcessesRequestSchema)` to create a new message.
  */
 export const ListProcessesRequestSchema: GenMessage<ListProcessesRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 12);
+  messageDesc(file_envdts_v1_process_ext, 18);
 
 /**
  * @generated from enum envdts.v1.ListProcessesRequest.Filter
@@ -788,7 +1196,7 @@ export enum ListProcessesRequest_Filter {
  * Describes the enum envdts.v1.ListProcessesRequest.Filter.
  */
 export const ListProcessesRequest_FilterSchema: GenEnum<ListProcessesRequest_Filter> = /*@__PURE__*/
-  enumDesc(file_envdts_v1_process_ext, 12, 0);
+  enumDesc(file_envdts_v1_process_ext, 18, 0);
 
 /**
  * @generated from message envdts.v1.ListProcessesResponse
@@ -807,7 +1215,7 @@ export type ListProcessesResponse = Message<"envdts.v1.ListProcessesResponse"> &
  * Use `create(ListProcessesResponseSchema)` to create a new message.
  */
 export const ListProcessesResponseSchema: GenMessage<ListProcessesResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 13);
+  messageDesc(file_envdts_v1_process_ext, 19);
 
 /**
  * @generated from message envdts.v1.SignalRequest
@@ -857,7 +1265,7 @@ export type SignalRequest = Message<"envdts.v1.SignalRequest"> & {
  * Use `create(SignalRequestSchema)` to create a new message.
  */
 export const SignalRequestSchema: GenMessage<SignalRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 14);
+  messageDesc(file_envdts_v1_process_ext, 20);
 
 /**
  * @generated from enum envdts.v1.SignalRequest.Target
@@ -896,7 +1304,7 @@ export enum SignalRequest_Target {
  * Describes the enum envdts.v1.SignalRequest.Target.
  */
 export const SignalRequest_TargetSchema: GenEnum<SignalRequest_Target> = /*@__PURE__*/
-  enumDesc(file_envdts_v1_process_ext, 14, 0);
+  enumDesc(file_envdts_v1_process_ext, 20, 0);
 
 /**
  * @generated from message envdts.v1.SignalResponse
@@ -909,7 +1317,7 @@ export type SignalResponse = Message<"envdts.v1.SignalResponse"> & {
  * Use `create(SignalResponseSchema)` to create a new message.
  */
 export const SignalResponseSchema: GenMessage<SignalResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_process_ext, 15);
+  messageDesc(file_envdts_v1_process_ext, 21);
 
 /**
  * @generated from enum envdts.v1.ProcessState
@@ -991,13 +1399,16 @@ export enum ExitOutcome {
   FAILED_TO_START = 4,
 
   /**
-   * Reserved for resource limits (issue 5).
+   * The memory limit was exceeded and the kernel's OOM killer killed the
+   * process or a member of its tree (which the process did not survive cleanly).
    *
    * @generated from enum value: EXIT_OUTCOME_OOM_KILLED = 5;
    */
   OOM_KILLED = 5,
 
   /**
+   * The CPU time limit was exceeded: the daemon killed the tree (or RLIMIT_CPU did).
+   *
    * @generated from enum value: EXIT_OUTCOME_CPU_LIMIT = 6;
    */
   CPU_LIMIT = 6,

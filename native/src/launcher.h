@@ -1,0 +1,101 @@
+/*
+ * Shared state of envd-launcher (launcher.c) and its step files:
+ * launcher-limits.c (cgroups, rlimits), launcher-mounts.c (mount namespace,
+ * masked and read-only paths), launcher-security.c (capabilities,
+ * no_new_privs, seccomp).
+ */
+#ifndef ENVD_LAUNCHER_H
+#define ENVD_LAUNCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EXIT_SETUP 125
+#define EXIT_NOEXEC 126
+#define EXIT_NOTFOUND 127
+#define MAX_ENV_EDITS 64
+#define MAX_GROUPS 4096
+#define MAX_PATHS 64
+#define MAX_RLIMITS 16
+#define MAX_SYSCALLS 1024
+
+struct rlimit_req {
+  int resource;
+  uint64_t soft, hard;
+};
+
+struct launch {
+  int status_fd;
+  /* PTY mode: the command's end of a pipe to the keeper; failures go there. */
+  int child_report_fd;
+  int setsid;
+  int has_oom, oom;
+  int has_nice, nice;
+  int has_ionice, io_class, io_level;
+  int has_groups;
+  size_t ngroups;
+  gid_t groups[MAX_GROUPS];
+  int has_gid;
+  gid_t gid;
+  int has_uid;
+  uid_t uid;
+  const char *cwd;
+  size_t n_unset, n_set;
+  const char *unset[MAX_ENV_EDITS];
+  const char *set[MAX_ENV_EDITS];
+  int pty_hold_fd;
+  char **argv;
+
+  /* issue 5: limits */
+  size_t n_cgroups;
+  const char *cgroup_procs[MAX_PATHS];
+  size_t n_rlimits;
+  struct rlimit_req rlimits[MAX_RLIMITS];
+
+  /* issue 5: isolation */
+  int mount_ns;
+  size_t n_masked, n_readonly;
+  const char *masked[MAX_PATHS];
+  const char *readonly[MAX_PATHS];
+  int has_caps;
+  uint64_t cap_keep, cap_add;
+  int no_new_privs;
+  /* seccomp: 0 none, 1 deny list (default allow), 2 allow list (default deny) */
+  int seccomp_mode;
+  int seccomp_deny_ns;
+  size_t n_syscalls;
+  uint32_t syscalls[MAX_SYSCALLS];
+};
+
+extern struct launch L;
+
+/* Reports "<stage>:<errno>" to the daemon, prints a line on stderr and exits with code. */
+void fail(const char *stage, const char *what, int err, int code) __attribute__((noreturn));
+/* Bad usage: reported as stage "usage". */
+void usage(const char *msg, const char *arg) __attribute__((noreturn));
+long parse_long(const char *s, long min, long max);
+uint64_t parse_u64(const char *s, int base);
+
+/* launcher-limits.c */
+void opt_cgroup_procs(const char *a);
+void opt_rlimit(const char *a);
+void join_cgroups(void);
+void apply_rlimits(void);
+
+/* launcher-mounts.c */
+void opt_mask(const char *a);
+void opt_readonly(const char *a);
+void setup_mount_namespace(void);
+
+/* launcher-security.c */
+void opt_caps_keep(const char *a);
+void opt_caps_add(const char *a);
+void opt_seccomp_deny(const char *a);
+void opt_seccomp_allow(const char *a);
+/* Before the identity change: bounding set, and keeping capabilities across setuid. */
+void prepare_capabilities(void);
+/* After the identity change, in the process that execs: capabilities, no_new_privs, seccomp. */
+void harden(void);
+
+#endif

@@ -1,0 +1,93 @@
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LimitError } from "./limits.js";
+
+/** A cgroup file's text, or undefined when it is missing or unreadable. */
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "latin1");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A cgroup file holding one number; undefined when missing, "max" or unparsable. */
+export function readNumber(path: string): number | undefined {
+  const t = readText(path)?.trim();
+  if (t === undefined || !/^\d+$/.test(t)) return undefined;
+  return Number(t);
+}
+
+/** Writes a control file; a failure becomes a LimitError naming the file. */
+export function writeControl(path: string, value: string, what: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch (err) {
+    throw new LimitError(`cannot set ${what}: writing '${value}' to ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The pids listed in a cgroup.procs file. */
+export function readPids(path: string): number[] {
+  const t = readText(path);
+  if (!t) return [];
+  const out: number[] = [];
+  for (const line of t.split("\n")) if (line) out.push(Number(line));
+  return out;
+}
+
+/** SIGKILLs each pid, ignoring those already gone. */
+export function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    if (pid <= 1 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 9);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** rmdir with retries: a killed task leaves its cgroup a moment after it died. */
+export async function removeDirs(dirs: string[], procsFiles: string[], attempts = 50): Promise<void> {
+  let left = [...dirs];
+  for (let i = 0; i < attempts && left.length; i++) {
+    if (i > 0) {
+      for (const f of procsFiles) killPids(readPids(f));
+      await new Promise((r) => setTimeout(r, Math.min(10 * i, 100)));
+    }
+    left = left.filter((d) => {
+      try {
+        rmdirSync(d);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code !== "ENOENT";
+      }
+    });
+  }
+}
+
+/**
+ * The directory for this daemon's run cgroups: <top>/<daemon pid>, so daemons
+ * sharing a hierarchy never touch each other's cgroups. Directories of daemons
+ * that are gone (killed before they could clean up) are removed on the way.
+ */
+export function daemonDir(top: string): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync(top, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    /* not there yet */
+  }
+  for (const n of names) {
+    if (!/^\d+$/.test(n) || Number(n) === process.pid || existsSync(`/proc/${n}`)) continue;
+    const dir = join(top, n);
+    try {
+      for (const run of readdirSync(dir, { withFileTypes: true })) if (run.isDirectory()) rmdirSync(join(dir, run.name));
+      rmdirSync(dir);
+    } catch {
+      /* still populated: leave it */
+    }
+  }
+  return join(top, String(process.pid));
+}

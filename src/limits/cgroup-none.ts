@@ -1,0 +1,23 @@
+import type { CgroupManager, ProcessCgroup } from "./cgroup.js";
+import { LimitError, type CgroupLimit } from "./limits.js";
+
+/** No cgroups (--no-cgroups, --cgroup-mode none, or nothing usable mounted): only rlimits apply. */
+export class NoCgroupManager implements CgroupManager {
+  readonly version = "none" as const;
+
+  constructor(private readonly reason: string) {}
+
+  describe(): string {
+    return `no cgroups (${this.reason})`;
+  }
+
+  unsupported(limit: CgroupLimit): string | undefined {
+    return limit === "cpuTimeMs" ? undefined : `cgroups are not in use (${this.reason})`;
+  }
+
+  async close(): Promise<void> {}
+
+  create(): ProcessCgroup {
+    throw new LimitError(`cgroups are not in use (${this.reason})`);
+  }
+}

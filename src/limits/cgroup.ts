@@ -1,0 +1,34 @@
+import type { CgroupLimit, ResourceLimits } from "./limits.js";
+import type { ResourceUsage } from "./usage.js";
+
+/** The cgroup of one run of a process. */
+export interface ProcessCgroup {
+  readonly version: "v1" | "v2";
+  /** cgroup.procs files the launcher writes its pid into before it runs the command. */
+  readonly procsFiles: string[];
+  /** The directories, for ProcessInfo. */
+  readonly paths: string[];
+  /** CPU time (user + system) of the whole tree so far, in µs; undefined if unreadable. */
+  cpuUsageUs(): number | undefined;
+  /** Everything readable now (cumulative counters, current and peak values). */
+  usage(): ResourceUsage;
+  /** Pids of every process in the cgroup (catches children that left the session). */
+  members(): number[];
+  /** SIGKILLs everything in the cgroup (cgroup.kill on v2). */
+  killAll(): void;
+  /** Kills what is left and removes the directories; retries while the kernel still lists exiting tasks. */
+  remove(): Promise<void>;
+}
+
+/** Creates and tracks per-process cgroups (v2, v1 or none), chosen once at start. */
+export interface CgroupManager {
+  readonly version: "v1" | "v2" | "none";
+  /** One line for the log and the error messages: which hierarchy, which controllers. */
+  describe(): string;
+  /** Whether this limit can be enforced through a cgroup here; else why not. */
+  unsupported(limit: CgroupLimit): string | undefined;
+  /** Creates the run's cgroup with its limits written; throws LimitError. */
+  create(name: string, limits: ResourceLimits): ProcessCgroup;
+  /** Removes the daemon's own directory at shutdown (best effort, once the runs' cgroups are gone). */
+  close(): Promise<void>;
+}
