@@ -1,3 +1,5 @@
+// First: polyfills that libraries look for when they load.
+import "./polyfills/uint8array-base64.js";
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { ConfigError, parseCli } from "./config.js";
 import { createLogger } from "./log.js";
@@ -14,6 +16,9 @@ import { reflectionCapability } from "./reflection/index.js";
 import { openApiCapability } from "./openapi/index.js";
 import { probeHealth } from "./system/probe.js";
 import { terminalCapability } from "./terminal/index.js";
+import { ChildReaper } from "./system/child-reaper.js";
+import { isInit, terminateRemaining } from "./system/pid1.js";
+import { warmUpLazyModules } from "./system/warm-up.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -43,6 +48,8 @@ async function main(): Promise<void> {
     throw err;
   }
   if (parsed.kind !== "run") {
+    // `envd --help | head` closes the pipe early: that is not an error worth a stack trace.
+    process.stdout.on("error", () => {});
     process.stdout.write(parsed.text);
     return;
   }
@@ -53,6 +60,13 @@ async function main(): Promise<void> {
     process.exit(healthy ? 0 : 1);
   }
   const log = createLogger(config.logLevel);
+  // Orphans of our commands (all of a namespace's, as PID 1) are reaped here; see child-reaper.ts.
+  const reaper = ChildReaper.start(log, { subreaper: true });
+  // A signal before the server is up is acted on once it is: as PID 1, one without a handler is lost.
+  let earlySignal: string | undefined;
+  const onEarlySignal = (signal: string) => (earlySignal ??= signal);
+  process.on("SIGTERM", onEarlySignal);
+  process.on("SIGINT", onEarlySignal);
   const shutdown = new AbortController();
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
@@ -79,7 +93,8 @@ async function main(): Promise<void> {
     log.fatal({ err }, "cannot listen");
     process.exit(1);
   }
-  log.info({ port: server.port, address: server.address, pid: process.pid }, "listening");
+  log.info({ port: server.port, address: server.address, pid: process.pid, init: isInit() || undefined }, "listening");
+  warmUpLazyModules(log);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -88,6 +103,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     server
       .shutdown()
+      .then(() => terminateRemaining(reaper, log))
       .then(() => {
         log.info("stopped");
         process.exit(0);
@@ -97,8 +113,11 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  process.off("SIGTERM", onEarlySignal);
+  process.off("SIGINT", onEarlySignal);
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  if (earlySignal) stop(earlySignal);
 }
 
 void main();

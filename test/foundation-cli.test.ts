@@ -76,6 +76,12 @@ describe("command line", () => {
     assert.equal(run(["-help"]).stdout, r.stdout, "Go-style single dash works too");
   });
 
+  it("--help into a pipe that closes early (envd --help | true) exits 0 without a stack trace", () => {
+    const r = spawnSync("bash", ["-c", `set -o pipefail; ${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} --help | true`], { encoding: "utf8" });
+    assert.equal(r.stderr, "");
+    assert.equal(r.status, 0);
+  });
+
   it("-version and --version print the envd protocol version, 0.6.13", () => {
     for (const flag of ["-version", "--version"]) {
       const r = run([flag]);

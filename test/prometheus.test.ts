@@ -253,8 +253,14 @@ describe("GET /metrics/prometheus", { timeout: 60_000 }, () => {
     assert.equal((await rpc("/filesystem.Filesystem/RemoveWatcher", { watcherId })).status, 200);
     assert.equal((await rpc("/process.Process/SendSignal", { process: { tag: "prom-pty" }, signal: "SIGNAL_SIGKILL" })).status, 200);
     ctl.abort();
-    const done = await scrape();
+    // The end of a killed process is processed asynchronously after SendSignal answers.
+    let done = await scrape();
+    for (let i = 0; i < 100 && value(done, "envd_processes_active", {}) !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      done = await scrape();
+    }
     assert.equal(value(done, "envd_processes_active", {}), 0);
+    assert.equal(value(done, "envd_ptys_active", {}), 0);
     assert.equal(value(done, "envd_watchers_active", {}), 0);
   });
 

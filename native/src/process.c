@@ -7,6 +7,10 @@
 //   processSetCloexec(fd: number, on: boolean)  throws Error with .code on failure
 //   processReadable(fd: number): number          bytes waiting to be read (FIONREAD), -1 on error
 //   processTrimMemory(): void                     malloc_trim(0): hand freed heap pages back to the kernel
+//   processPeekZombie(): number                   pid of a child that exited and was not reaped yet, left
+//                                                 unreaped (waitid WNOWAIT); 0 if none, -1 if no children at all
+//   processReap(pid: number): number              waitpid(pid, WNOHANG): the pid if reaped, 0 if still running, -1 if not our child
+//   processSetSubreaper(on: boolean): void        prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -80,12 +86,69 @@ static napi_value js_trim(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * Orphan reaping (src/system/child-reaper.ts). libuv and node-pty each wait for their own
+ * children by pid, so the reaper must never take one of those: it peeks at the next zombie
+ * without reaping it (WNOWAIT) and lets JS decide whether that pid is someone else's.
+ */
+static napi_value js_peek_zombie(napi_env env, napi_callback_info info) {
+  (void)info;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int32_t pid;
+  for (;;) {
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0) {
+      pid = si.si_pid; /* 0: children, none exited */
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == ECHILD) {
+      pid = -1;
+      break;
+    }
+    return throw_errno(env, errno, "waitid");
+  }
+  napi_value out;
+  napi_create_int32(env, pid, &out);
+  return out;
+}
+
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
+    napi_throw_type_error(env, NULL, "processReap(pid > 0)");
+    return NULL;
+  }
+  int status, r;
+  do r = waitpid(pid, &status, WNOHANG | __WALL);
+  while (r < 0 && errno == EINTR);
+  napi_value out;
+  napi_create_int32(env, r < 0 ? -1 : r, &out);
+  return out;
+}
+
+static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool on = true;
+  if (argc >= 1) napi_get_value_bool(env, argv[0], &on);
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) != 0) return throw_errno(env, errno, "prctl");
+  return NULL;
+}
+
 napi_value envd_init_process(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"processPipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"processSetCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"processReadable", NULL, js_readable, NULL, NULL, NULL, napi_enumerable, NULL},
     {"processTrimMemory", NULL, js_trim, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"processPeekZombie", NULL, js_peek_zombie, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"processReap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"processSetSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

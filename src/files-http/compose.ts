@@ -107,7 +107,8 @@ async function checkSources(ctx: DaemonContext, user: UserAccount, sources: stri
 async function concatenate(handle: FileHandle, sources: string[]): Promise<void> {
   let offset = 0;
   for (const src of sources) {
-    const input = createReadStream(src, { highWaterMark: CHUNK });
+    // Non-blocking: a source swapped for a FIFO since it was checked fails instead of waiting for a writer.
+    const input = createReadStream(src, { highWaterMark: CHUNK, flags: (constants.O_RDONLY | constants.O_NONBLOCK) as unknown as string /* fs.open takes numeric flags; the types do not say so */ });
     try {
       await new Promise<void>((resolve, reject) => {
         input.once("open", () => resolve());

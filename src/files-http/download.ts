@@ -1,15 +1,15 @@
-import { createReadStream, type ReadStream, type Stats } from "node:fs";
+import { constants, createReadStream, type ReadStream, type Stats } from "node:fs";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import type { DaemonContext } from "../daemon-context.js";
+import { createDownloadGzip, gzipLevelFor } from "./adaptive-gzip.js";
 import { HttpError, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, HttpResponse, RouteHandler } from "../http/types.js";
 import { ByteRangesBody, contentRange, parseRange, type ByteRange } from "./byte-ranges.js";
 import { inlineDisposition } from "./content-disposition.js";
-import { goExt, typeByExtension } from "./content-type.js";
+import { goExt, loadMimeTable, typeByExtension } from "./content-type.js";
 import { identityAcceptable, negotiateCoding } from "./encoding.js";
 import { errnoCode, goErrorText } from "../filesystem/go-text.js";
 import { formatHttpDate } from "./http-date.js";
@@ -19,6 +19,7 @@ import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
 import { checkFileAccess, fileRequestUser, resolveFilePath } from "./request-context.js";
 import { sendGoPlainError } from "./respond.js";
 import { detectContentType, SNIFF_LEN } from "./sniff.js";
+import { isAnonymousDevice, isPseudoFs, sendPseudoFile } from "./pseudo-fs.js";
 
 const CHUNK = 64 * 1024;
 
@@ -170,10 +171,10 @@ async function serveIdentity(
   await send(res, handle, parts);
 }
 
-async function serveGzip(ctx: DaemonContext, res: HttpResponse, handle: FileHandle, size: number, rawPath: string, headers: Record<string, string>): Promise<void> {
+async function serveGzip(ctx: DaemonContext, res: HttpResponse, handle: FileHandle, size: number, rawPath: string, headers: Record<string, string>, level: number): Promise<void> {
   refuseTooLarge(ctx, size);
   res.writeHead(200, { ...headers, "content-encoding": "gzip", "content-type": typeByExtension(goExt(rawPath)) || "application/octet-stream" });
-  await pipeline(fileStream(handle, 0), new CapBytes(ctx.config.maxFileBytes), createGzip({ chunkSize: CHUNK }), res as NodeJS.WritableStream);
+  await pipeline(fileStream(handle, 0), new CapBytes(ctx.config.maxFileBytes), createDownloadGzip(level, CHUNK), res as NodeJS.WritableStream);
 }
 
 async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpResponse, query: FilesQuery): Promise<void> {
@@ -206,18 +207,32 @@ async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpRes
     coding = "identity";
   }
 
+  await loadMimeTable();
   let handle: FileHandle;
   try {
-    handle = await open(path, "r");
+    // Non-blocking: a path swapped for a FIFO since the stat, or a kernel file that blocks on
+    // read (/proc/kmsg), must fail instead of holding one of libuv's four threads forever.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     throw new HttpError(500, `error opening file '${path}': ${goErrorText(err)}`);
   }
   try {
     headers["content-disposition"] = inlineDisposition(posix.basename(path));
     // The size comes from the opened file (Go seeks it); the modification time from the first stat.
-    const { size } = await handle.stat();
-    if (coding === "gzip") await serveGzip(ctx, res, handle, size, rawPath, headers);
-    else await serveIdentity(ctx, req, res, handle, { size, mtimeMs: st.mtimeMs }, rawPath, headers);
+    const opened = await handle.stat();
+    if (opened.isFIFO() || opened.isSocket()) throw new HttpError(400, `path '${path}' is not a regular file`);
+    if (opened.isFile() && isAnonymousDevice(opened.dev) && (await isPseudoFs(path))) return await sendPseudoFile(res, handle, rawPath, headers, coding === "gzip", ctx.config.maxFileBytes);
+    // Devices are sent as long as stat says (0 for /dev/zero), never read to an end they lack.
+    if (!opened.isFile()) coding = "identity";
+    const { size } = opened;
+    if (coding === "gzip") {
+      // Data that does not compress goes out as it is whenever the client accepts that
+      // (envd would gzip it anyway; Node's fetch asks for gzip on every request).
+      const level = await gzipLevelFor(handle, size);
+      if (level === 0 && identityAcceptable(acceptEncoding)) coding = "identity";
+      else return await serveGzip(ctx, res, handle, size, rawPath, headers, level);
+    }
+    await serveIdentity(ctx, req, res, handle, { size, mtimeMs: st.mtimeMs }, rawPath, headers);
   } finally {
     await handle.close().catch(() => {});
   }

@@ -21,6 +21,13 @@ function subpaths(path: string): string[] {
  * Errors carry envd's messages.
  */
 export async function ensureDirs(path: string, uid: number, gid: number): Promise<void> {
+  // Almost always the directory is there already: one stat instead of one per component.
+  // (If the whole path is a directory, so is every prefix: stat follows symlinks as the walk does.)
+  try {
+    if ((await stat(path)).isDirectory()) return;
+  } catch {
+    /* missing, or a component is not a directory: the walk below says which */
+  }
   for (const sub of subpaths(path)) {
     let isDir: boolean;
     try {

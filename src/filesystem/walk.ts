@@ -63,7 +63,8 @@ export async function* walkTree(root: Buffer, opts: WalkOptions): AsyncGenerator
       entries = readSorted(abs);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") continue;
+      // ENAMETOOLONG: a tree deeper than PATH_MAX (any process can build one) is walked as far as paths reach.
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG") continue;
       throw err;
     }
     stack.push({ dir: abs, rel, entries, i: 0 });

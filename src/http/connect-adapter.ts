@@ -2,7 +2,11 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { rpcLogKey } from "./rpc-interceptors.js";
+import { fixGrpcParseTrailers, fixUnaryParseError, parseErrorsAreInvalidArgument } from "./parse-errors.js";
 import type { HttpRequest, HttpResponse } from "./types.js";
+
+/** A message size no response reaches (connect compresses messages of at least this many bytes). */
+const NEVER_COMPRESS = 2 ** 31 - 1;
 
 /** Options for {@link connectHandler}. */
 export interface ConnectHandlerOptions extends ConnectRouterOptions {
@@ -18,6 +22,15 @@ export interface ConnectHandlerOptions extends ConnectRouterOptions {
  */
 export function connectHandler(options: ConnectHandlerOptions): (req: HttpRequest, res: HttpResponse, contextValues: ContextValues) => void {
   options.acceptCompression ??= [compressionGzip, compressionBrotli];
+  // JSON that is not UTF-8 is refused (invalid_argument), as Go's protojson refuses it, instead of
+  // reaching handlers with U+FFFD in place of the bad bytes. connect-es reads textDecoder from here.
+  options.jsonOptions ??= { textDecoder: new TextDecoder("utf-8", { fatal: true }) } as ConnectRouterOptions["jsonOptions"];
+  // Compressed requests are accepted, but answers go out uncompressed (always allowed):
+  // gzip of process output cost ~25 ms per MiB here, capping a stream at ~30 MB/s
+  // against ~250 MB/s uncompressed, and the e2b SDK cannot ask for it anyway.
+  options.compressMinBytes ??= NEVER_COMPRESS;
+  // Innermost, so the request log records the corrected code.
+  options.interceptors = [...(options.interceptors ?? []), parseErrorsAreInvalidArgument()];
   const router = createConnectRouter(options);
   options.routes(router);
   const byPath = new Map(router.handlers.map((h) => [h.requestPath, h]));
@@ -29,10 +42,14 @@ export function connectHandler(options: ConnectHandlerOptions): (req: HttpReques
     }
     const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues);
     handler(uReq)
+      .then(fixUnaryParseError)
       .then((uRes) => {
         const info = contextValues.get(rpcLogKey);
         if (info) info.response = uRes;
-        if (/^application\/grpc(?!-web)/i.test(String(req.headers["content-type"] ?? ""))) respecGrpcMessage(uRes.header, res);
+        if (/^application\/grpc(?!-web)/i.test(String(req.headers["content-type"] ?? ""))) {
+          respecGrpcMessage(uRes.header, res);
+          fixGrpcParseTrailers(res as never);
+        }
         return universalResponseToNodeResponse(uRes, res as never);
       })
       .catch((reason) => {

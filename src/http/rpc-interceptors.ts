@@ -83,22 +83,28 @@ export function endStreamsOnShutdown(signal: AbortSignal): Interceptor {
       ...res,
       message: (async function* () {
         const it = source[Symbol.asyncIterator]();
-        let onAbort = (): void => {};
-        const stopped = new Promise<never>((_, reject) => {
-          onAbort = () => reject(shutdownError(signal));
-          if (signal.aborted) onAbort();
-          else signal.addEventListener("abort", onAbort, { once: true });
-        });
-        stopped.catch(() => {});
+        // One listener for the whole stream, pointed at the step in flight. (Racing every
+        // step against one long-lived "stopped" promise kept every message, and its output
+        // chunk, alive through that promise's reactions until the stream ended: 1 GiB
+        // streamed held ~1 GiB.)
+        let interrupt: ((err: ConnectError) => void) | undefined;
+        const onAbort = () => interrupt?.(shutdownError(signal));
+        signal.addEventListener("abort", onAbort, { once: true });
         let finished = false;
         try {
           for (;;) {
-            const r = await Promise.race([it.next(), stopped]);
+            if (signal.aborted) throw shutdownError(signal);
+            const r = await new Promise<Awaited<ReturnType<typeof it.next>>>((resolve, reject) => {
+              interrupt = reject;
+              it.next().then(resolve, reject);
+            });
+            interrupt = undefined;
             if (r.done) break;
             yield r.value;
           }
           finished = true;
         } finally {
+          interrupt = undefined;
           signal.removeEventListener("abort", onAbort);
           // A source still blocked in next() is told to stop once it wakes.
           if (!finished) void it.return?.()?.catch(() => {});

@@ -46,6 +46,9 @@ export function processCapability(ctx: DaemonContext): ProcessCapability {
     metrics.registerGauge("envd_processes_active", "Processes with a live run (pipes and PTYs)", () => registry.liveProcesses().length),
     metrics.registerGauge("envd_ptys_active", "Live processes attached to a pseudo-terminal", () => registry.liveProcesses().filter((p) => p.proc.isPty).length),
     metrics.registerGauge("envd_processes_finished", "Finished processes kept in the history", () => registry.finishedProcesses().length),
+    metrics.registerGauge("envd_process_subscribers", "Clients attached to process output (streams of Start, Connect, Attach)", () =>
+      [...registry.activeProcesses(), ...registry.finishedProcesses()].reduce((n, p) => n + p.subscriberCount, 0),
+    ),
   ];
   return {
     registry,

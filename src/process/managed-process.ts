@@ -116,6 +116,11 @@ export class ManagedProcess implements SubscriptionOwner {
     return this.finalEvent !== undefined;
   }
 
+  /** Clients currently receiving this process's events (leak checks, metrics). */
+  get subscriberCount(): number {
+    return this.subs.size;
+  }
+
   /** The current run's child; undefined between runs and after the end. */
   get child(): ChildIO | undefined {
     return this.run?.child;
@@ -173,7 +178,9 @@ export class ManagedProcess implements SubscriptionOwner {
     } catch (err) {
       removeCgroup();
       const msg = err instanceof SpawnError ? err.message : String(err);
-      return new ConnectError(spec.pty ? msg : `error starting process '${spec.command.join(" ")}': ${msg}`, spec.pty ? Code.InvalidArgument : Code.Internal);
+      // Out of descriptors (EMFILE, ENFILE) is load the client can back off from, not a bad request.
+      const code = /EMFILE|ENFILE|too many open files/i.test(msg) ? Code.ResourceExhausted : spec.pty ? Code.InvalidArgument : Code.Internal;
+      return new ConnectError(spec.pty ? msg : `error starting process '${spec.command.join(" ")}': ${msg}`, code);
     }
     const failure = child.launchFailure;
     if (failure && failure.stage !== "exec") {

@@ -1,10 +1,19 @@
 import { Socket } from "node:net";
-import * as nodePty from "node-pty";
+import type * as NodePty from "node-pty";
+
+let nodePtyModule: Promise<typeof NodePty> | undefined;
+
+/** node-pty (and its native binding) is loaded with the first PTY, not at start (bench: cold start, RSS idle). */
+export function loadNodePty(): Promise<typeof NodePty> {
+  nodePtyModule ??= import("node-pty").then((m) => ((m as { default?: typeof NodePty }).default?.spawn ? (m as { default: typeof NodePty }).default : m));
+  return nodePtyModule;
+}
 import type { ChildEvents, ChildIO, ChildSpec } from "./child.js";
 import { SpawnError } from "./child.js";
 import type { RawExit } from "./exit-status.js";
 import { commonLaunchOptions, launcherArgs, type LaunchFailure } from "./launcher.js";
 import { closeQuietly, LAUNCHER_PATH, processAddon } from "./native.js";
+import { holdChild } from "../system/child-reaper.js";
 
 /** How often the terminal is checked for unread output once the command has exited. */
 const DRAIN_POLL_MS = 5;
@@ -24,6 +33,7 @@ function decodeWaitStatus(w: number): RawExit {
  * hangs the terminal up and discards what was not read yet.
  */
 export async function spawnPtyChild(spec: ChildSpec): Promise<ChildIO> {
+  const nodePty = await loadNodePty();
   const addon = processAddon();
   const size = spec.pty!;
   const opened: number[] = [];
@@ -46,7 +56,7 @@ export async function spawnPtyChild(spec: ChildSpec): Promise<ChildIO> {
   if (spec.env.TERM === undefined) unsetEnv.push("TERM");
   const args = launcherArgs({ ...commonLaunchOptions(spec), statusFd: status[1], ptyHold: hold[0], unsetEnv, setEnv }, spec.command);
 
-  let term: nodePty.IPty;
+  let term: NodePty.IPty;
   try {
     // Inherited through node-pty's fork; the launcher marks them close-on-exec again.
     addon.processSetCloexec(status[1], false);
@@ -93,7 +103,7 @@ class PtyChild implements ChildIO {
   private readonly masterFd: number | undefined;
 
   constructor(
-    private readonly term: nodePty.IPty,
+    private readonly term: NodePty.IPty,
     statusFd: number,
     holdFd: number,
   ) {
@@ -114,7 +124,10 @@ class PtyChild implements ChildIO {
     this.term.pause();
     (term as unknown as { on(ev: string, fn: () => void): void }).on("error", () => {});
     term.onData((d) => this.events?.data("pty", d as unknown as Buffer));
+    // node-pty's thread waits for the keeper by pid: the orphan reaper must leave it alone.
+    const releaseKeeper = holdChild(term.pid);
     term.onExit(({ exitCode, signal }) => {
+      releaseKeeper();
       this.keeperExit = signal ? { code: null, signal } : { code: exitCode, signal: null };
       this.release();
       if (this.events) this.finish();

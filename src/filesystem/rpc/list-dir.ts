@@ -23,6 +23,10 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
   const access = r.access;
   const prefix = requested === "/" ? "/" : requested + "/";
   const entries: EntryInfo[] = [];
+  // The response could never be sent once it outgrows the message limit, so stop walking there
+  // rather than holding a whole filesystem's entries in memory first (a lower bound of the encoding).
+  const limit = ctx.config.maxMessageBytes;
+  let encoded = 0;
   try {
     const walk = walkTree(Buffer.from(resolved), {
       depth,
@@ -39,9 +43,16 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
     for await (const { rel, abs } of walk) {
       if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);
       try {
-        entries.push(entryInfo(abs, { displayPath: prefix + rel.toString("utf8"), fsRoot: ctx.config.fsRoot }));
+        const entry = entryInfo(abs, { displayPath: prefix + rel.toString("utf8"), fsRoot: ctx.config.fsRoot });
+        encoded += Buffer.byteLength(entry.name) + Buffer.byteLength(entry.path) + 16;
+        if (limit > 0 && encoded > limit) {
+          throw new ConnectError(`listing ${requested} exceeds the message size limit of ${limit} bytes: use a smaller depth or envdts.v1.FilesystemExt/ListDirPage`, Code.ResourceExhausted);
+        }
+        entries.push(entry);
       } catch (err) {
         if (err instanceof ConnectError && err.code === Code.NotFound) continue;
+        // Beyond PATH_MAX (a hostile deep tree): not addressable by path, so not listed, rather than failing the listing.
+        if (err instanceof ConnectError && /name too long/.test(err.rawMessage)) continue;
         throw err;
       }
     }

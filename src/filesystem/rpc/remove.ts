@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { lstatSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -29,7 +30,16 @@ export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: Handl
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG" && (await removeDeepTree(path))) return {};
     throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, Code.Internal);
   }
   return {};
+}
+
+/**
+ * Node removes by path, so a tree deeper than PATH_MAX (which any process can build with
+ * relative mkdirs) cannot be removed that way; rm(1) walks it with openat, as Go's RemoveAll does.
+ */
+function removeDeepTree(path: string): Promise<boolean> {
+  return new Promise((resolve) => execFile("rm", ["-rf", "--", path], (err) => resolve(!err)));
 }

@@ -130,8 +130,9 @@ export class TreeWatcher {
       wd = this.inotify.addWatch(abs, mask);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // Vanished, replaced by a file or symlink, or unreadable: skipped, as the fork does.
-      if (rel !== "" && (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "ELOOP")) return false;
+      // Vanished, replaced by a file or symlink, or unreadable: skipped, as the fork does. Also
+      // skipped: directories beyond PATH_MAX, which any process can build to break the watch otherwise.
+      if (rel !== "" && (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "ELOOP" || code === "ENAMETOOLONG")) return false;
       throw watchLimitError(err, this.abs(rel).toString());
     }
     const old = this.dirOf.get(wd);

@@ -1,0 +1,78 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+
+/** Bytes in a GiB and a MiB. */
+export const GiB = 1024 ** 3;
+/** Bytes in a MiB. */
+export const MiB = 1024 ** 2;
+
+/** Where generated inputs live between runs (world-readable: commands run as `user` read them). */
+export const DATA_DIR = join(tmpdir(), "envd-bench-data");
+
+let block: Buffer | undefined;
+/**
+ * 1 MiB of random bytes, the unit every large input repeats. The period (1 MiB)
+ * is far beyond gzip's 32 KiB window, so the data is incompressible on the wire,
+ * like the binaries and archives agents move, and a compressing path gains nothing.
+ */
+export function randomBlock(): Buffer {
+  block ??= randomBytes(MiB);
+  return block;
+}
+
+let textBuf: Buffer | undefined;
+/** 1 MiB of log-like text: random base64 in 76-column lines (what commands print, not compressible much). */
+export function textBlock(): Buffer {
+  if (!textBuf) {
+    const b64 = randomBlock().toString("base64");
+    const lines: string[] = [];
+    for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
+    textBuf = Buffer.from(lines.join("\n") + "\n").subarray(0, MiB);
+  }
+  return textBuf;
+}
+
+/** A file of `bytes` incompressible bytes, generated once and reused while its size matches. */
+export function dataFile(name: string, bytes: number, kind: "binary" | "text" = "binary"): string {
+  mkdirSync(DATA_DIR, { recursive: true, mode: 0o755 });
+  chmodSync(DATA_DIR, 0o755);
+  const path = join(DATA_DIR, name);
+  try {
+    if (statSync(path).size === bytes) return path;
+  } catch {
+    /* generate it */
+  }
+  const fd = openSync(path, "w", 0o644);
+  const b = kind === "text" ? textBlock() : randomBlock();
+  for (let left = bytes; left > 0; left -= b.length) writeSync(fd, b, 0, Math.min(b.length, left));
+  closeSync(fd);
+  chmodSync(path, 0o644);
+  return path;
+}
+
+/** `bytes` incompressible bytes as a Node stream (64 KiB chunks, views of one block: no per-chunk allocation). */
+export function sourceStream(bytes: number): Readable {
+  const b = randomBlock();
+  const chunk = 64 * 1024;
+  let sent = 0;
+  return new Readable({
+    highWaterMark: 4 * chunk,
+    read() {
+      while (sent < bytes) {
+        const off = sent % b.length;
+        const n = Math.min(chunk, bytes - sent, b.length - off);
+        sent += n;
+        if (!this.push(b.subarray(off, off + n))) return;
+      }
+      this.push(null);
+    },
+  });
+}
+
+/** The same bytes as a web ReadableStream, which is what the SDK streams uploads from. */
+export function sourceWebStream(bytes: number): ReadableStream<Uint8Array> {
+  return Readable.toWeb(sourceStream(bytes)) as unknown as ReadableStream<Uint8Array>;
+}
