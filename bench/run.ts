@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure of issue 7 as daemon ÷ baseline, measured in one
  * run with interleaved trials. Prints the table, writes bench/results/latest.json
- * and latest.md. See bench/README (in the repo README's bench section).
+ * and latest.md. Method and findings: bench/NOTES.md.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";

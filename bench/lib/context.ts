@@ -48,7 +48,7 @@ export class BenchContext {
   /**
    * A daemon of its own for the 1 GiB runs (streaming, transfers): the RSS peak figure
    * compares it with its own idle RSS, and the other figures do not run in a daemon whose
-   * heap those runs grew (fork() in a bigger process is slower, see bench/README).
+   * heap those runs grew (fork() in a bigger process is slower, see bench/NOTES.md).
    */
   largeRunsDaemon(): Promise<Server> {
     this.largeP ??= (async () => {

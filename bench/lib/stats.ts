@@ -18,6 +18,8 @@ export interface Figure {
    * how much of a gap is the daemon's and how much the runtime's and client's.
    */
   floor?: number;
+  /** Every trial's raw values, in run order (the JSON keeps them for a closer look). */
+  samples?: { baseline: number[]; daemon: number[]; floor?: number[] };
   note?: string;
 }
 
@@ -58,6 +60,7 @@ export async function interleaved(opts: {
   const floorRatios: number[] = [];
   const b: number[] = [];
   const d: number[] = [];
+  const fl: number[] = [];
   for (let i = 0; i < opts.trials; i++) {
     // Rotate which arm goes first, so drift and warm caches favour none.
     const values = new Array<number>(arms.length);
@@ -68,7 +71,10 @@ export async function interleaved(opts: {
     b.push(values[0]!);
     d.push(values[1]!);
     ratios.push(values[1]! / values[0]!);
-    if (opts.floor) floorRatios.push(values[2]! / values[0]!);
+    if (opts.floor) {
+      fl.push(values[2]!);
+      floorRatios.push(values[2]! / values[0]!);
+    }
   }
   const ratio = median(ratios);
   const p90 = opts.target.op === "<=" ? quantile(ratios, 0.9) : quantile(ratios, 0.1);
@@ -85,6 +91,7 @@ export async function interleaved(opts: {
     unit: opts.unit,
     trials: opts.trials,
     floor: opts.floor ? median(floorRatios) : undefined,
+    samples: { baseline: b, daemon: d, ...(opts.floor ? { floor: fl } : {}) },
     note: opts.note,
   };
 }

@@ -17,7 +17,7 @@ const INCOMPRESSIBLE_RATIO = 0.9;
  *
  * Why it matters: Node's fetch (undici, which the e2b SDK uses) asks for gzip on
  * every request, so every SDK download used to be compressed at ~45 MB/s
- * (bench/README: "compression").
+ * (bench/NOTES.md).
  */
 export async function gzipLevelFor(handle: FileHandle, size: number): Promise<number> {
   const n = Math.min(size, SAMPLE_BYTES);

@@ -3,7 +3,7 @@
  * Buffer's native encoder. @bufbuild/protobuf uses the native method when it
  * exists when it loads, and otherwise encodes bytes fields for JSON one character
  * at a time: every output chunk the e2b SDK receives (Connect JSON) went through
- * that loop, and the daemon spent most of a streaming run there (bench/README).
+ * that loop, and the daemon spent most of a streaming run there (bench/NOTES.md).
  * Must be evaluated before @bufbuild/protobuf: main.ts imports it first.
  */
 
