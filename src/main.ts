@@ -1,5 +1,6 @@
 // First: polyfills that libraries look for when they load.
 import "./polyfills/uint8array-base64.js";
+import { setMaxListeners } from "node:events";
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { ConfigError, parseCli } from "./config.js";
 import { createLogger } from "./log.js";
@@ -68,6 +69,9 @@ async function main(): Promise<void> {
   process.on("SIGTERM", onEarlySignal);
   process.on("SIGINT", onEarlySignal);
   const shutdown = new AbortController();
+  // Each RPC in flight links its own signal to this one (connect-es) and unlinks when it ends:
+  // thousands at once are normal, not a leak (leaks are tested through the daemon's gauges).
+  setMaxListeners(0, shutdown.signal);
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
 

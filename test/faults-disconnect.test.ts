@@ -178,6 +178,7 @@ describe("a client that disconnects in the middle of an upload", () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => abortedUpload(target, 16 * MIB, MIB, i % 2 ? "rst" : "fin")));
     await assertNoLeaks("20 dropped uploads");
     assert.equal(readFileSync(target, "utf8"), "keep\n");
+    await eventually(() => leftoverTemps(dir).length === 0);
     assert.deepEqual(leftoverTemps(dir), []);
     const ok = await httpRequest(`${d.url}/files?path=${encodeURIComponent(target)}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: "new\n" });
     assert.equal(ok.status, 200);
@@ -206,6 +207,43 @@ describe("a client that disconnects in the middle of a download", () => {
     );
     await assertNoLeaks("24 dropped downloads");
     assert.equal((await httpRequest(`${d.url}/files?path=${encodeURIComponent(big)}`)).body.length, 32 * MIB);
+  });
+});
+
+describe("disconnects racing new connections (descriptor reuse)", () => {
+  it("3 s of downloads and uploads dropped mid-transfer while connections keep arriving: the daemon never aborts", async () => {
+    // A stream over a FileHandle's descriptor used to close it on destroy, and the handle closed
+    // the number again: by then often a connection just accepted, and libuv aborted the daemon.
+    const big = join(dir, "race.bin");
+    writeFileSync(big, Buffer.alloc(16 * MIB, 0x62));
+    const target = join(dir, "race-up.txt");
+    writeFileSync(target, "race\n");
+    let exited = "";
+    d.child.once("exit", (code, sig) => (exited = `${code} ${sig}`));
+    const deadline = Date.now() + 3000;
+    const download = () =>
+      new Promise<void>((resolve) => {
+        const req = request(`${d.url}/files?path=${encodeURIComponent(big)}`, { agent: false, headers: Math.random() < 0.5 ? { "accept-encoding": "gzip" } : {} }, (res) => {
+          setTimeout(() => {
+            res.socket.resetAndDestroy();
+            resolve();
+          }, Math.random() * 50);
+        });
+        req.on("error", () => resolve());
+        req.end();
+      });
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        while (Date.now() < deadline && !exited) {
+          if (i % 4 === 3) await abortedUpload(target, 8 * MIB, 256 * 1024, "rst");
+          else await download();
+        }
+      }),
+    );
+    assert.equal(exited, "", "the daemon died");
+    assert.equal(await health(d.url), 204);
+    await assertNoLeaks("racing drops");
+    assert.equal(readFileSync(target, "utf8"), "race\n");
   });
 });
 

@@ -63,6 +63,7 @@ const cases: Case[] = [
   { name: "unary: protobuf with an invalid wire type", bytes: () => rawPost(STAT, "application/proto", Buffer.from([0x0f, 0x01])), status: 400, code: "invalid_argument" },
   { name: "unary: wrong content type", bytes: () => rawPost(STAT, "text/plain", "{}"), status: 415 },
   { name: "unary: gzip body that is not gzip", bytes: () => rawPost(STAT, "application/json", "not gzip", { "content-encoding": "gzip" }), status: 400, code: "invalid_argument" },
+  { name: "unary: brotli body that is not brotli", bytes: () => rawPost(STAT, "application/json", "not brotli at all", { "content-encoding": "br" }), status: 400, code: "invalid_argument" },
   { name: "unary: unknown compression", bytes: () => rawPost(STAT, "application/json", "{}", { "content-encoding": "zstd" }), status: 501, code: "unimplemented" },
   { name: "unary: invalid Connect-Timeout-Ms", bytes: () => rawPost(STAT, "application/json", "{}", { "connect-timeout-ms": "-5" }), status: 400, code: "invalid_argument" },
   {

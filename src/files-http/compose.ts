@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { constants, createReadStream, createWriteStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
+import { writeStreamOn } from "./fd-streams.js";
 import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -117,8 +118,8 @@ async function concatenate(handle: FileHandle, sources: string[]): Promise<void>
     } catch (err) {
       throw new HttpError(500, `error opening source file ${src}: ${goErrorText(err)}`);
     }
-    // A numeric fd: streams made from a FileHandle keep it referenced, and close() would wait for them.
-    const output = createWriteStream("", { fd: handle.fd, autoClose: false, start: offset, highWaterMark: CHUNK });
+    // Over the numeric fd, never closed by the stream itself (see fd-streams.ts).
+    const output = writeStreamOn(handle, { start: offset, highWaterMark: CHUNK });
     try {
       await pipeline(input, output);
     } catch (err) {

@@ -1,4 +1,5 @@
-import { constants, createReadStream, type ReadStream, type Stats } from "node:fs";
+import { constants, type ReadStream, type Stats } from "node:fs";
+import { readStreamOn } from "./fd-streams.js";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
@@ -30,14 +31,9 @@ function header(req: HttpRequest, name: string): string {
 
 /** The file's bytes [start, start+length), streamed; `length` undefined means to the end. */
 function fileStream(handle: FileHandle, start: number, length?: number): ReadStream {
-  // A numeric fd: streams made from a FileHandle keep it referenced, and close() would wait for them.
-  return createReadStream("", {
-    fd: handle.fd,
-    autoClose: false,
-    start,
-    end: length === undefined ? undefined : start + length - 1,
-    highWaterMark: CHUNK,
-  });
+  // Over the numeric fd (streams made from a FileHandle keep it referenced, and close() would
+  // wait for them), which the stream must never close itself: see fd-streams.ts.
+  return readStreamOn(handle, { start, end: length === undefined ? undefined : start + length - 1, highWaterMark: CHUNK });
 }
 
 /** Fails once more than `limit` bytes went by (files that grow while being sent gzipped). */

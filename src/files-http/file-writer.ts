@@ -1,4 +1,4 @@
-import { closeSync, constants, createWriteStream, fchmodSync, fchownSync, fstatSync, ftruncateSync, lstatSync, openSync, type Stats } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, lstatSync, openSync, type Stats } from "node:fs";
 import { uploadTempPath } from "../filesystem/upload-temp-name.js";
 import { chown, lstat, open, readlink, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { ensureDirs } from "../filesystem/ensure-dirs.js";
 import { errnoCode, goErrorText, isNoSpace } from "../filesystem/go-text.js";
 import { ByteLimit, ClientGoneError, FileTooLargeError } from "./request-body.js";
+import { writeStreamOn } from "./fd-streams.js";
 // Files of kernel pseudo-filesystems are written in place, never replaced.
 import { isAnonymousDevice, isPseudoFs } from "./pseudo-fs.js";
 
@@ -94,8 +95,8 @@ function metadataError(err: unknown): HttpError {
 
 async function streamInto(handle: FileHandle, body: Readable, opts: WriteOptions): Promise<void> {
   try {
-    // A numeric fd: streams made from a FileHandle keep it referenced, and close() would wait for them.
-    const sink = createWriteStream("", { fd: handle.fd, autoClose: false, highWaterMark: 64 * 1024 });
+    // Over the numeric fd, never closed by the stream itself (see fd-streams.ts).
+    const sink = writeStreamOn(handle, { highWaterMark: 64 * 1024 });
     await pipeline(body, new ByteLimit(opts.maxBytes), sink);
   } catch (err) {
     throw writeError(err, opts.contentLength);
@@ -237,7 +238,8 @@ export async function writeUploadedFile(path: string, body: Readable, opts: Writ
     }
     await announceWrite(target, opts.log);
   } finally {
-    await handle.close().catch(() => {});
+    // Unlinked before the descriptor closes: once the daemon holds no descriptor, no temp file is left.
     if (!renamed) await unlink(temp).catch(() => {});
+    await handle.close().catch(() => {});
   }
 }

@@ -1,7 +1,7 @@
 import { statfs } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { createReadStream } from "node:fs";
+import { readStreamOn } from "./fd-streams.js";
 import type { FileHandle } from "node:fs/promises";
 import type { HttpResponse } from "../http/types.js";
 import { goExt, loadMimeTable, typeByExtension } from "./content-type.js";
@@ -52,7 +52,7 @@ export async function sendPseudoFile(res: HttpResponse, handle: FileHandle, rawP
     if (bytesRead === 0) return;
     let sent = bytesRead;
     try {
-      for await (const chunk of createReadStream("", { fd: handle.fd, autoClose: false, highWaterMark: 64 * 1024 })) {
+      for await (const chunk of readStreamOn(handle, { highWaterMark: 64 * 1024 })) {
         sent += (chunk as Buffer).length;
         // Too late for a 413: the response is cut off instead of looking complete.
         if (maxBytes > 0 && sent > maxBytes) throw new Error(`file exceeds the limit of ${maxBytes} bytes`);

@@ -83,6 +83,9 @@ export async function openRequestBody(req: HttpRequest, coding: Coding): Promise
     if (ended) source = Readable.from([head]);
   }
   const body = coding === "gzip" ? createGunzip({ chunkSize: CHUNK }) : new PassThrough({ highWaterMark: CHUNK });
+  // The body can fail (client gone, bad gzip) before its reader is attached, or after it gave
+  // up: the reader sees the error itself when it reads; unheard, it would be an uncaught exception.
+  body.on("error", () => {});
   if (source !== req) {
     source.pipe(body);
     return body;

@@ -3,14 +3,15 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 
 /**
  * connect-es reports a request message it cannot decode from protobuf as `internal` ("parse
- * binary: ..."), although the fault is the client's; connect-go (so E2B's envd) says
- * `invalid_argument`, as connect-es itself does for undecodable JSON. These two helpers put
+ * binary: ..."), and so a brotli body that does not decompress ("decompression failed"),
+ * although the fault is the client's; connect-go (so E2B's envd) says `invalid_argument`, as
+ * connect-es itself does for undecodable JSON and broken gzip. These helpers put
  * that right: the interceptor for streaming RPCs (whose messages are decoded inside the
  * handler), {@link fixUnaryParseError} and {@link fixGrpcParseTrailers} for unary Connect and
  * gRPC calls (decoded before any interceptor). Unary gRPC-Web calls still say `internal`: their
  * status travels inside the body, already serialized.
  */
-const PARSE_ERROR = /^parse binary: /;
+const PARSE_ERROR = /^(parse binary: |decompression failed$)/;
 
 function isParseError(err: unknown): err is ConnectError {
   return err instanceof ConnectError && err.code === Code.Internal && PARSE_ERROR.test(err.rawMessage);
@@ -40,7 +41,7 @@ export function parseErrorsAreInvalidArgument(): Interceptor {
   };
 }
 
-/** The same for a unary Connect answer: HTTP 500 `internal` "parse binary: ..." becomes 400 `invalid_argument`. */
+/** The same for a unary Connect answer: HTTP 500 `internal` for such a message becomes 400 `invalid_argument`. */
 export async function fixUnaryParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
   if (res.status !== 500 || !res.body || !res.header?.get("content-type")?.startsWith("application/json")) return res;
   const chunks: Uint8Array[] = [];
@@ -58,12 +59,12 @@ export async function fixUnaryParseError(res: UniversalServerResponse): Promise<
   return { ...res, status: 400, body: (async function* () { yield body; })() };
 }
 
-/** For a unary gRPC call: trailer status 13 "parse binary: ..." (as written to the wire) becomes 3. */
+/** For a unary gRPC call: trailer status 13 for such a message (as written to the wire) becomes 3. */
 export function fixGrpcParseTrailers(res: { addTrailers(headers: Record<string, string | string[]>): void }): void {
   const addTrailers = res.addTrailers.bind(res);
   res.addTrailers = (trailers) => {
     const message = trailers["grpc-message"];
-    const parse = typeof message === "string" && /^parse(%20| )binary(%3A|:)/i.test(message);
+    const parse = typeof message === "string" && /^(parse(%20| )binary(%3A|:)|decompression(%20| )failed$)/i.test(message);
     addTrailers(trailers["grpc-status"] === "13" && parse ? { ...trailers, "grpc-status": String(Code.InvalidArgument) } : trailers);
   };
 }

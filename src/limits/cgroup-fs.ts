@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LimitError } from "./limits.js";
 
@@ -73,6 +73,11 @@ export async function removeDirs(dirs: string[], procsFiles: string[], attempts 
  * that are gone (killed before they could clean up) are removed on the way.
  */
 export function daemonDir(top: string): string {
+  // In a pid namespace of our own (a container without a cgroup namespace, a test), our pid is
+  // not unique on the hierarchy (several daemons are pid 1) and /proc does not show the other
+  // daemons, which would look gone: a name unique to our namespace, and no clean-up.
+  const nested = nestedPidNamespace();
+  if (nested) return join(top, `pidns${nested}-${process.pid}`);
   let names: string[] = [];
   try {
     names = readdirSync(top, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
@@ -90,4 +95,14 @@ export function daemonDir(top: string): string {
     }
   }
   return join(top, String(process.pid));
+}
+
+/** The inode of our pid namespace when it is not the initial one (the kernel's PROC_PID_INIT_INO), else undefined. */
+function nestedPidNamespace(): string | undefined {
+  try {
+    const inode = /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1];
+    return inode && inode !== "4026531836" ? inode : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,28 @@
+import { createReadStream, createWriteStream, fsync, open, read, write, writev, type ReadStream, type WriteStream } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+
+/**
+ * fs functions for a stream over a descriptor that its FileHandle owns and closes. A stream
+ * made with `fd` and `autoClose: false` still closes the descriptor when it is destroyed (a
+ * client gone mid-transfer, a failed pipeline), and the FileHandle then closed the same number
+ * again: by then it could be a connection just accepted, whose descriptor vanished under libuv,
+ * which aborted the daemon once the number was reused (epoll_ctl EPERM). Here close is a no-op.
+ */
+const KEEP_OPEN = {
+  open,
+  read,
+  write,
+  writev,
+  fsync,
+  close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => cb(null),
+};
+
+/** Reads `handle`'s file from `start` (to `end`, inclusive, if given); never closes the descriptor. */
+export function readStreamOn(handle: FileHandle, opts: { start?: number; end?: number; highWaterMark?: number } = {}): ReadStream {
+  return createReadStream("", { ...opts, fd: handle.fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createReadStream>[1]);
+}
+
+/** Writes into `handle`'s file (at `start`, if given); never closes the descriptor. */
+export function writeStreamOn(handle: FileHandle, opts: { start?: number; highWaterMark?: number } = {}): WriteStream {
+  return createWriteStream("", { ...opts, fd: handle.fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createWriteStream>[1]);
+}
