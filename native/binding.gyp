@@ -9,7 +9,7 @@
     {
       "target_name": "envd-launcher",
       "type": "executable",
-      "sources": ["src/launcher.c", "src/launcher-limits.c", "src/launcher-mounts.c", "src/launcher-security.c"],
+      "sources": ["src/launcher.c", "src/launcher-limits.c", "src/launcher-mounts.c", "src/launcher-security.c", "src/launcher-userns.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

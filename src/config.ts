@@ -64,6 +64,8 @@ export interface PolicyConfig {
   addCaps: string[];
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** Run every process in its own user namespace (run-as uid and gid are 0 inside). */
+  userNamespace: boolean;
   /** Requests may loosen these defaults (raise limits, drop hardening); otherwise only tighten. */
   allowOverride: boolean;
 }
@@ -108,6 +110,7 @@ const FLAGS: FlagSpec[] = [
   { name: "add-caps", env: "ENVD_ADD_CAPS", type: "string", help: "capabilities every process gets, also as a non-root user (ambient), comma-separated" },
   { name: "masked-paths", env: "ENVD_MASKED_PATHS", type: "string", help: "absolute paths hidden from every process, comma-separated (private mount namespace)" },
   { name: "readonly-paths", env: "ENVD_READONLY_PATHS", type: "string", help: "absolute paths read-only for every process, comma-separated (private mount namespace)" },
+  { name: "user-namespace", env: "ENVD_USER_NAMESPACE", type: "boolean", help: "run every process in its own user namespace: root inside, the run-as user outside" },
   { name: "allow-override", env: "ENVD_ALLOW_OVERRIDE", type: "boolean", help: "let requests loosen the defaults above (raise limits, drop hardening); otherwise they may only tighten them" },
   { name: "isnotfc", type: "boolean", help: "accepted for E2B compatibility (not in Firecracker)" },
   { name: "verbose", type: "boolean", help: "same as --log-level debug" },
@@ -243,6 +246,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
       addCaps: list(get("add-caps")),
       maskedPaths: list(get("masked-paths")),
       readonlyPaths: list(get("readonly-paths")),
+      userNamespace: flag("user-namespace"),
       allowOverride: flag("allow-override"),
     },
     maxMessageBytes: integer("max-message-bytes", get("max-message-bytes")!, 1024, 2 ** 31 - 1),

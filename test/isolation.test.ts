@@ -1,7 +1,7 @@
 // Identity and hardening per process (issue 5) through real clients against a
 // real daemon: run-as user and groups, no_new_privs, capabilities, seccomp,
 // masked and read-only paths, the daemon-wide policy through the e2b SDK, and
-// launcher failures reported as failed_precondition.
+// launcher failures reported as failed_precondition. User namespaces: userns.test.ts.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -89,16 +89,13 @@ describe("isolation per process", () => {
     assert.equal(info.execution.seccompProfile, "custom");
   });
 
-  it("unknown syscalls and capabilities are invalid_argument; a user namespace is failed_precondition", async () => {
+  it("unknown syscalls and capabilities are invalid_argument", async () => {
     const sys = await startError(g, { process: { cmd: "true" }, security: { seccomp: { deny: ["no_such_call"] } } });
     assert.equal(sys.code, grpc.status.INVALID_ARGUMENT);
     assert.match(sys.details, /unknown syscalls: no_such_call/);
     const cap = await startError(g, { process: { cmd: "true" }, security: { dropCapabilities: ["CAP_FLY"] } });
     assert.equal(cap.code, grpc.status.INVALID_ARGUMENT);
     assert.match(cap.details, /unknown capabilities: CAP_FLY/);
-    const ns = await startError(g, { process: { cmd: "true" }, security: { userNamespace: true } });
-    assert.equal(ns.code, grpc.status.FAILED_PRECONDITION);
-    assert.match(ns.details, /user namespaces are not supported/);
   });
 
   it("run as a user and groups given by name or id: id shows them", async () => {

@@ -6,6 +6,8 @@
  *                     program gets it back. A non-root command has none but the added ones.
  *   --caps-add HEX    capabilities the command gets even as a non-root user (ambient);
  *                     each must be held by the launcher
+ * With --user-ns the command is root of its namespace, and these masks apply
+ * to the capabilities it holds there.
  *   --no-new-privs    PR_SET_NO_NEW_PRIVS: setuid bits and file capabilities stop working
  *   --seccomp-deny NR,NR,...   those syscalls fail with EPERM, the rest is allowed
  *   --seccomp-allow NR,NR,...  only those syscalls are allowed, the rest fail with EPERM
@@ -120,8 +122,10 @@ void prepare_capabilities(void) {
   uint64_t held = ((uint64_t)cur[1].permitted << 32) | cur[0].permitted;
   if ((L.cap_add & held) != L.cap_add) fail("caps", "a capability to add is not held by the daemon", EPERM, EXIT_SETUP);
   uint64_t bounding = (held & L.cap_keep) | L.cap_add;
-  /* A non-root command starts with no capabilities; it gets only what is added. */
-  final_caps = (L.has_uid && L.uid != 0) ? L.cap_add : bounding;
+  /* A non-root command starts with no capabilities; it gets only what is added.
+   * In a user namespace the command is root (of that namespace). */
+  int non_root = L.has_uid && L.uid != 0 && !L.user_ns;
+  final_caps = non_root ? L.cap_add : bounding;
   int last = last_cap();
   for (int c = 0; c <= last; c++) {
     if (bounding & (1ULL << c)) continue;
@@ -129,7 +133,7 @@ void prepare_capabilities(void) {
     if (in == 1 && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) fail("caps", "bounding set", errno, EXIT_SETUP);
   }
   /* A non-root command keeps capabilities only through setuid with KEEPCAPS, then as ambient ones. */
-  if (L.has_uid && L.uid != 0 && final_caps != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("caps", "keepcaps", errno, EXIT_SETUP);
+  if (non_root && final_caps != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("caps", "keepcaps", errno, EXIT_SETUP);
 }
 
 static void apply_capabilities(void) {

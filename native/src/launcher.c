@@ -27,6 +27,7 @@
  * Limits and isolation (issue 5), documented in their files:
  *   launcher-limits.c    --cgroup-procs PATH, --rlimit NAME=SOFT:HARD
  *   launcher-mounts.c    --mount-ns, --mask PATH, --readonly PATH
+ *   launcher-userns.c    --user-ns
  *   launcher-security.c  --caps-keep HEX, --caps-add HEX, --no-new-privs,
  *                        --seccomp-deny NRS, --seccomp-allow NRS, --seccomp-deny-ns
  *
@@ -44,14 +45,16 @@
  * rlimits, mount namespace (masked and read-only paths), bounding set (needs
  * CAP_SETPCAP, so before the identity change), stdio pipes and terminal handed to
  * --uid (so `echo x > /dev/stdout` works for the user), groups, gid, uid, chdir,
- * environment; then, in the process that execs (the keeper's child in PTY mode,
+ * environment (with --user-ns: groups, then the user namespace instead of gid
+ * and uid, and only then the bounding set, since the namespace's starts full);
+ * then, in the process that execs (the keeper's child in PTY mode,
  * so the keeper itself stays unfiltered): capabilities, no_new_privs, seccomp
  * (last: the filter only has to allow execve after it), execvp (PATH lookup
  * uses the child's PATH).
  *
  * Failure stages (the "<stage>" of a record): usage, setsid, cgroup, rlimit, mountns,
- * mask, readonly, caps, setgroups, setgid, setuid, chdir, env, no_new_privs, seccomp,
- * pipe, fork, exec. The daemon maps the limit and isolation stages to
+ * mask, readonly, caps, setgroups, userns, userns_map, setgid, setuid, chdir, env,
+ * no_new_privs, seccomp, pipe, fork, exec. The daemon maps the limit and isolation stages to
  * failed_precondition.
  *
  * Failure: stderr gets a shell-like line ("envd: exec: foo: No such file or
@@ -174,6 +177,7 @@ static const struct option_row OPTIONS[] = {
   {"--cgroup-procs", 1, opt_cgroup_procs},
   {"--rlimit", 1, opt_rlimit},
   {"--mount-ns", 0, opt_mount_ns},
+  {"--user-ns", 0, opt_user_ns},
   {"--mask", 1, opt_mask},
   {"--readonly", 1, opt_readonly},
   {"--caps-keep", 1, opt_caps_keep},
@@ -428,12 +432,17 @@ int main(int argc, char **argv) {
   if (L.has_ionice) set_ionice(L.io_class, L.io_level);
   apply_rlimits();
   setup_mount_namespace();
-  prepare_capabilities();
+  if (!L.user_ns) prepare_capabilities();
 
   if (L.has_uid) give_stdio_to_user();
   if (L.has_groups && setgroups(L.ngroups, L.groups) != 0) fail("setgroups", NULL, errno, EXIT_SETUP);
-  if (L.has_gid && setgid(L.gid) != 0) fail("setgid", NULL, errno, EXIT_SETUP);
-  if (L.has_uid && setuid(L.uid) != 0) fail("setuid", NULL, errno, EXIT_SETUP);
+  if (L.user_ns) {
+    enter_user_namespace();
+    prepare_capabilities();
+  } else {
+    if (L.has_gid && setgid(L.gid) != 0) fail("setgid", NULL, errno, EXIT_SETUP);
+    if (L.has_uid && setuid(L.uid) != 0) fail("setuid", NULL, errno, EXIT_SETUP);
+  }
 
   if (L.cwd && chdir(L.cwd) != 0) fail("chdir", L.cwd, errno, EXIT_SETUP);
   apply_env();

@@ -1,8 +1,8 @@
 /*
  * Shared state of envd-launcher (launcher.c) and its step files:
  * launcher-limits.c (cgroups, rlimits), launcher-mounts.c (mount namespace,
- * masked and read-only paths), launcher-security.c (capabilities,
- * no_new_privs, seccomp).
+ * masked and read-only paths), launcher-userns.c (user namespace),
+ * launcher-security.c (capabilities, no_new_privs, seccomp).
  */
 #ifndef ENVD_LAUNCHER_H
 #define ENVD_LAUNCHER_H
@@ -55,6 +55,8 @@ struct launch {
 
   /* issue 5: isolation */
   int mount_ns;
+  /* A user namespace in which the run-as uid and gid are 0 (launcher-userns.c). */
+  int user_ns;
   size_t n_masked, n_readonly;
   const char *masked[MAX_PATHS];
   const char *readonly[MAX_PATHS];
@@ -88,12 +90,18 @@ void opt_mask(const char *a);
 void opt_readonly(const char *a);
 void setup_mount_namespace(void);
 
+/* launcher-userns.c */
+void opt_user_ns(const char *a);
+/* Instead of setgid/setuid: unshare, map uid and gid to 0, become 0 inside. */
+void enter_user_namespace(void);
+
 /* launcher-security.c */
 void opt_caps_keep(const char *a);
 void opt_caps_add(const char *a);
 void opt_seccomp_deny(const char *a);
 void opt_seccomp_allow(const char *a);
-/* Before the identity change: bounding set, and keeping capabilities across setuid. */
+/* Before the identity change (after it with a user namespace, whose bounding set
+ * starts full): bounding set, and keeping capabilities across setuid. */
 void prepare_capabilities(void);
 /* After the identity change, in the process that execs: capabilities, no_new_privs, seccomp. */
 void harden(void);

@@ -17,6 +17,8 @@ export interface ResolvedSecurity {
   seccomp: { profile: "default" | "custom"; mode: "deny" | "allow"; numbers: number[]; denyNamespaces: boolean } | undefined;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** Its own user namespace, in which the run-as uid and gid are 0 (so capabilities are computed as for root). */
+  userNamespace: boolean;
 }
 
 /** Everything the launcher applies to one process beyond E2B's setup: limits and isolation. */
@@ -54,5 +56,5 @@ export const PLAIN_EXECUTION: ExecutionOptions = {
   cgroupLimits: undefined,
   rlimits: [],
   enforcement: [],
-  security: { noNewPrivs: false, noNewPrivsImplied: false, caps: undefined, seccomp: undefined, maskedPaths: [], readonlyPaths: [] },
+  security: { noNewPrivs: false, noNewPrivsImplied: false, caps: undefined, seccomp: undefined, maskedPaths: [], readonlyPaths: [], userNamespace: false },
 };

@@ -38,9 +38,10 @@ function checkPaths(paths: string[], what: string, onError: (msg: string) => Err
 /**
  * The daemon-wide execution policy (--default-*, --no-new-privs,
  * --seccomp-profile, --drop-caps, --add-caps, --masked-paths,
- * --readonly-paths): applied to every process, E2B's included. A request may
- * tighten it; loosening it (a higher limit, no limit, a weaker seccomp
- * profile, a capability back, no_new_privs off) needs --allow-override.
+ * --readonly-paths, --user-namespace): applied to every process, E2B's
+ * included. A request may tighten it; loosening it (a higher limit, no limit,
+ * a weaker seccomp profile, a capability back, no_new_privs or the user
+ * namespace off) needs --allow-override.
  */
 export class ExecutionPolicy {
   private readonly seccomp: SeccompBase;
@@ -96,6 +97,7 @@ export class ExecutionPolicy {
     const limits = this.mergeLimits(req?.limits ?? {});
     const { cgroupLimits, rlimits, enforcement } = this.enforce(limits);
     const security = this.mergeSecurity(req?.security ?? {}, uid);
+    if (security.userNamespace) enforcement.push(`user_namespace: uid ${uid} outside is 0 inside`);
     return { limits, cgroupLimits, rlimits, enforcement, security };
   }
 
@@ -168,7 +170,11 @@ export class ExecutionPolicy {
 
   private mergeSecurity(req: NonNullable<RequestedExecution["security"]>, uid: number): ResolvedSecurity {
     const override = this.cfg.allowOverride;
-    if (req.userNamespace) throw precondition("user namespaces are not supported by envd-ts (run the process as an unprivileged user instead)");
+    const userNamespace = req.userNamespace ?? this.cfg.userNamespace;
+    if (this.cfg.userNamespace && req.userNamespace === false && !override) throw denied("user_namespace false");
+    // Inside its user namespace the process is root: capabilities are those of root there.
+    const capUid = userNamespace ? 0 : uid;
+    if (userNamespace && !this.daemonIsRoot && uid !== process.getuid?.()) throw precondition(`a user namespace for uid ${uid} needs the daemon to run as root (unprivileged, it can only map its own uid)`);
 
     let noNewPrivs = req.noNewPrivs ?? this.cfg.noNewPrivs;
     if (this.cfg.noNewPrivs && req.noNewPrivs === false && !override) throw denied("no_new_privs false");
@@ -178,7 +184,7 @@ export class ExecutionPolicy {
     const reqAdd = parseCapabilities(req.addCapabilities ?? []);
     const badCaps = [...reqDrop.unknown, ...reqAdd.unknown];
     if (badCaps.length) throw invalid(`unknown capabilities: ${badCaps.join(", ")}`);
-    const wouldLack = uid === 0 ? this.dropCaps : ALL_CAPS & ~this.addCaps;
+    const wouldLack = capUid === 0 ? this.dropCaps : ALL_CAPS & ~this.addCaps;
     if (reqAdd.mask & wouldLack && !override) throw denied("add_capabilities");
     let caps: ResolvedSecurity["caps"];
     if (this.dropCaps || this.addCaps || reqDrop.mask || reqAdd.mask) {
@@ -191,7 +197,7 @@ export class ExecutionPolicy {
     const seccomp = this.mergeSeccomp(req, override);
     let noNewPrivsImplied = false;
     if (seccomp && !noNewPrivs) {
-      const final = caps ? (uid === 0 ? caps.keep : 0n) | caps.add : uid === 0 ? ALL_CAPS : 0n;
+      const final = caps ? (capUid === 0 ? caps.keep : 0n) | caps.add : capUid === 0 ? ALL_CAPS : 0n;
       if (!this.daemonIsRoot || !(final & CAP_SYS_ADMIN)) {
         noNewPrivs = true;
         noNewPrivsImplied = true;
@@ -201,7 +207,7 @@ export class ExecutionPolicy {
     const maskedPaths = [...new Set([...this.masked, ...checkPaths(req.maskedPaths ?? [], "masked_paths", invalid)])];
     const readonlyPaths = [...new Set([...this.readonly, ...checkPaths(req.readonlyPaths ?? [], "readonly_paths", invalid)])];
     if ((maskedPaths.length || readonlyPaths.length) && !this.daemonIsRoot) throw precondition("masked and read-only paths need a private mount namespace, which needs the daemon to run as root");
-    return { noNewPrivs, noNewPrivsImplied, caps, seccomp, maskedPaths, readonlyPaths };
+    return { noNewPrivs, noNewPrivsImplied, caps, seccomp, maskedPaths, readonlyPaths, userNamespace };
   }
 
   private mergeSeccomp(req: NonNullable<RequestedExecution["security"]>, override: boolean): ResolvedSecurity["seccomp"] {

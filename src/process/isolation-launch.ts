@@ -1,6 +1,9 @@
+import { constants } from "node:os";
 import type { ExecutionOptions } from "../isolation/execution.js";
 import type { ProcessCgroup } from "../limits/cgroup.js";
 import type { LaunchOptions } from "./launcher.js";
+
+const { errno } = constants;
 
 /** The launcher options that put a run into its cgroup and apply its rlimits and isolation. */
 export function isolationLaunchOptions(exec: ExecutionOptions, cgroup: ProcessCgroup | undefined): LaunchOptions {
@@ -15,6 +18,7 @@ export function isolationLaunchOptions(exec: ExecutionOptions, cgroup: ProcessCg
     o.capsAdd = s.caps.add;
   }
   if (s.noNewPrivs) o.noNewPrivs = true;
+  if (s.userNamespace) o.userNamespace = true;
   if (s.seccomp) {
     if (s.seccomp.mode === "deny") o.seccompDeny = s.seccomp.numbers;
     else o.seccompAllow = s.seccomp.numbers;
@@ -23,11 +27,26 @@ export function isolationLaunchOptions(exec: ExecutionOptions, cgroup: ProcessCg
   return o;
 }
 
-/** What a failing launcher stage was doing, for the failed_precondition message. */
-export const STAGE_TEXT: Record<string, string> = {
+/** Why the kernel refuses a user namespace, by errno (see unshare(2)). */
+const USERNS_CAUSE: Record<number, string> = {
+  [errno.EPERM]: "not permitted here: a container, seccomp or security module forbids it",
+  [errno.EINVAL]: "the kernel has no user namespace support",
+  [errno.ENOSPC]: "user.max_user_namespaces is 0 or reached",
+};
+
+/** What a failing launcher stage was doing, and why if known, for the failed_precondition message. */
+export function stageText(stage: string, errno: number): string {
+  const text = STAGE_TEXT[stage] ?? stage;
+  const cause = stage === "userns" ? USERNS_CAUSE[errno] : undefined;
+  return cause ? `${text} (${cause})` : text;
+}
+
+const STAGE_TEXT: Record<string, string> = {
   cgroup: "joining the process's cgroup",
   rlimit: "setting rlimits (raising a hard limit needs CAP_SYS_RESOURCE)",
   mountns: "creating a private mount namespace",
+  userns: "creating a user namespace",
+  userns_map: "mapping the user namespace's uid and gid (the daemon needs CAP_SETUID and CAP_SETGID, or to run as the run-as user)",
   mask: "masking a path",
   readonly: "making a path read-only",
   caps: "setting capabilities",

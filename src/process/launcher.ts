@@ -31,6 +31,8 @@ export interface LaunchOptions {
   /** Private mount namespace with these paths masked or read-only (launcher-mounts.c). */
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** A user namespace in which uid and gid are 0, instead of setgid/setuid (launcher-userns.c). */
+  userNamespace?: boolean;
   /** Capability masks (launcher-security.c): keep at most, and add (ambient for non-root). */
   capsKeep?: bigint;
   capsAdd?: bigint;
@@ -56,6 +58,7 @@ const LAUNCH_FLAGS: FlagRow[] = [
   { key: "uid", flag: "--uid", format: (v) => [String(v)] },
   { key: "cwd", flag: "--cwd", format: (v) => [v] },
   { key: "ptyHold", flag: "--pty-hold", format: (v) => [String(v)] },
+  { key: "userNamespace", flag: "--user-ns", format: (v) => (v ? [] : null) },
   { key: "capsKeep", flag: "--caps-keep", format: (v) => [v.toString(16)] },
   { key: "capsAdd", flag: "--caps-add", format: (v) => [v.toString(16)] },
   { key: "noNewPrivs", flag: "--no-new-privs", format: (v) => (v ? [] : null) },
@@ -103,7 +106,7 @@ export function parseLaunchStatus(text: string): LaunchFailure | undefined {
 }
 
 /** Launcher stages that apply limits and isolation: their failures are failed_precondition, not the caller's mistake. */
-export const ISOLATION_STAGES = new Set(["cgroup", "rlimit", "mountns", "mask", "readonly", "caps", "no_new_privs", "seccomp"]);
+export const ISOLATION_STAGES = new Set(["cgroup", "rlimit", "mountns", "mask", "readonly", "userns", "userns_map", "caps", "no_new_privs", "seccomp"]);
 
 /** Options every child gets from the launcher: E2B's priorities, the user's identity, the cwd, then its limits and isolation. */
 export function commonLaunchOptions(spec: ChildSpec): LaunchOptions {

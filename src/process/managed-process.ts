@@ -5,7 +5,7 @@ import type { ResourceUsage } from "../limits/usage.js";
 import type { Logger } from "../log.js";
 import type { ChildIO, ChildSpec } from "./child.js";
 import { SpawnError } from "./child.js";
-import { isolationLaunchOptions, STAGE_TEXT } from "./isolation-launch.js";
+import { isolationLaunchOptions, stageText } from "./isolation-launch.js";
 import { ISOLATION_STAGES } from "./launcher.js";
 import type { ProcEvent } from "./events.js";
 import { errnoText, exitInfo, failedToStart, type ExitInfo, type RawExit } from "./exit-status.js";
@@ -190,7 +190,7 @@ export class ManagedProcess implements SubscriptionOwner {
       child.dispose();
       removeCgroup();
       if (ISOLATION_STAGES.has(failure.stage)) {
-        return new ConnectError(`${cannotStart}: ${STAGE_TEXT[failure.stage] ?? failure.stage}: ${errnoText(failure.errno)}`, Code.FailedPrecondition);
+        return new ConnectError(`${cannotStart}: ${stageText(failure.stage, failure.errno)}: ${errnoText(failure.errno)}`, Code.FailedPrecondition);
       }
       if (failure.stage === "launcher") return new ConnectError(`error starting process '${spec.command.join(" ")}': the launcher exited before starting it`, Code.Internal);
       const what = failure.stage === "chdir" ? `chdir ${spec.cwd}` : failure.stage;

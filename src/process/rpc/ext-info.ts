@@ -70,13 +70,14 @@ export function extExecution(p: ManagedProcess): MessageInitShape<typeof Process
     gid: identity.gid,
     groups: identity.groups,
     noNewPrivs: e.security.noNewPrivs,
-    capabilities: caps ? capabilityNames((identity.uid === 0 ? caps.keep : 0n) | caps.add) : [],
+    capabilities: caps ? capabilityNames((identity.uid === 0 || e.security.userNamespace ? caps.keep : 0n) | caps.add) : [],
     capabilitiesUnchanged: !caps,
     seccompProfile: e.security.seccomp?.profile ?? "none",
     seccompSyscalls: e.security.seccomp?.numbers.length ?? 0,
     maskedPaths: e.security.maskedPaths,
     readonlyPaths: e.security.readonlyPaths,
     cgroups: p.cgroupPaths,
+    userNamespace: e.security.userNamespace,
   };
 }
 
