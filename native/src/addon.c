@@ -1,14 +1,16 @@
-// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes).
+// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes, batched directory stats).
 #include <node_api.h>
 
 napi_value envd_init_inotify(napi_env env, napi_value exports);
 napi_value envd_init_xattr(napi_env env, napi_value exports);
 napi_value envd_init_process(napi_env env, napi_value exports);
+napi_value envd_init_dirstat(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   envd_init_inotify(env, exports);
   envd_init_xattr(env, exports);
   envd_init_process(env, exports);
+  envd_init_dirstat(env, exports);
   return exports;
 }
 

@@ -28,8 +28,8 @@ export function exactString(path: string | Buffer): string | undefined {
   }
 }
 
-function fileType(mode: bigint): FileType {
-  const fmt = Number(mode) & 0o170000;
+function fileType(mode: number): FileType {
+  const fmt = mode & 0o170000;
   if (fmt === 0o100000) return FileType.FILE;
   if (fmt === 0o040000) return FileType.DIRECTORY;
   return FileType.UNSPECIFIED;
@@ -49,15 +49,50 @@ function beneath(root: string, target: string): boolean {
   return real === "/" || target === real || target.startsWith(real + "/");
 }
 
-function timestamp(ns: bigint): { seconds: bigint; nanos: number } | undefined {
-  if (ns === 0n) return undefined;
-  let seconds = ns / 1_000_000_000n;
-  let nanos = ns % 1_000_000_000n;
+/** The lstat fields an EntryInfo is made of, whether from lstat or from a native directory listing. */
+export interface EntryStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: bigint;
+  /** mtime as whole seconds and nanoseconds in [0, 1e9), as the kernel keeps it. */
+  mtimeSec: bigint;
+  mtimeNsec: number;
+}
+
+function entryStat(st: BigIntStats): EntryStat {
+  let mtimeSec = st.mtimeNs / 1_000_000_000n;
+  let nanos = st.mtimeNs % 1_000_000_000n;
   if (nanos < 0n) {
-    seconds -= 1n;
+    mtimeSec -= 1n;
     nanos += 1_000_000_000n;
   }
-  return { seconds, nanos: Number(nanos) };
+  return { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: st.size, mtimeSec, mtimeNsec: Number(nanos) };
+}
+
+/**
+ * The EntryInfo of an entry that is no symlink and has no user.e2b.* metadata, from its lstat
+ * fields: what a directory listing builds for almost every entry without another syscall.
+ */
+export function plainEntryInfo(shown: string, st: EntryStat): EntryInfo {
+  return assemble(shown, st, fileType(st.mode), st.mode & 0o777, undefined, {});
+}
+
+function assemble(shown: string, st: EntryStat, type: FileType, mode: number, symlinkTarget: string | undefined, metadata: Record<string, string>): EntryInfo {
+  const base = posix.basename(shown);
+  return create(EntryInfoSchema, {
+    name: base === "" ? "/" : base,
+    type,
+    path: shown,
+    size: st.size,
+    mode,
+    permissions: goFileModeString(st.mode),
+    owner: userName(st.uid),
+    group: groupName(st.gid),
+    modifiedTime: st.mtimeSec === 0n && st.mtimeNsec === 0 ? undefined : { seconds: st.mtimeSec, nanos: st.mtimeNsec },
+    symlinkTarget,
+    metadata,
+  });
 }
 
 /** Options for {@link entryInfo}. */
@@ -89,7 +124,7 @@ export function entryInfo(path: string | Buffer, opts: EntryInfoOptions = {}): E
     throw new ConnectError(`error getting file info: ${goPathError("lstat", shown, err)}`, Code.Internal);
   }
   const isLink = (Number(st.mode) & 0o170000) === 0o120000;
-  let type = fileType(st.mode);
+  let type = fileType(Number(st.mode));
   let mode = Number(st.mode) & 0o777;
   let symlinkTarget: string | undefined;
   let metaPath: string | Buffer | undefined = path;
@@ -108,7 +143,7 @@ export function entryInfo(path: string | Buffer, opts: EntryInfoOptions = {}): E
     if (resolved && !outside) {
       try {
         const target = statSync(resolved, { bigint: true });
-        type = fileType(target.mode);
+        type = fileType(Number(target.mode));
         mode = Number(target.mode) & 0o777;
         metaPath = resolved;
       } catch {
@@ -118,18 +153,5 @@ export function entryInfo(path: string | Buffer, opts: EntryInfoOptions = {}): E
   }
   const metaString = metaPath !== undefined ? exactString(metaPath) : undefined;
   const metadata = metaString !== undefined ? readE2bMetadata(metaString) : {};
-  const base = posix.basename(shown);
-  return create(EntryInfoSchema, {
-    name: base === "" ? "/" : base,
-    type,
-    path: shown,
-    size: st.size,
-    mode,
-    permissions: goFileModeString(Number(st.mode)),
-    owner: userName(Number(st.uid)),
-    group: groupName(Number(st.gid)),
-    modifiedTime: timestamp(st.mtimeNs),
-    symlinkTarget,
-    metadata,
-  });
+  return assemble(shown, entryStat(st), type, mode, symlinkTarget, metadata);
 }

@@ -30,6 +30,7 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
   try {
     const walk = walkTree(Buffer.from(resolved), {
       depth,
+      withStats: true,
       canEnter: access.enforced
         ? (abs) => {
             try {
@@ -40,10 +41,11 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
           }
         : undefined,
     });
-    for await (const { rel, abs } of walk) {
+    for await (const { rel, abs, listing, index } of walk) {
       if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);
       try {
-        const entry = entryInfo(abs, { displayPath: prefix + rel.toString("utf8"), fsRoot: ctx.config.fsRoot });
+        const displayPath = prefix + rel.toString("utf8");
+        const entry = listing?.entryInfo(index, displayPath) ?? entryInfo(abs, { displayPath, fsRoot: ctx.config.fsRoot });
         encoded += Buffer.byteLength(entry.name) + Buffer.byteLength(entry.path) + 16;
         if (limit > 0 && encoded > limit) {
           throw new ConnectError(`listing ${requested} exceeds the message size limit of ${limit} bytes: use a smaller depth or envdts.v1.FilesystemExt/ListDirPage`, Code.ResourceExhausted);
