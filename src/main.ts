@@ -1,4 +1,5 @@
-// First: polyfills that libraries look for when they load.
+// First: V8 young-generation cap, then polyfills that libraries look for when they load.
+import "./system/young-generation.js";
 import "./polyfills/uint8array-base64.js";
 import { setMaxListeners } from "node:events";
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
