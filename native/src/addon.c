@@ -5,12 +5,14 @@ napi_value envd_init_inotify(napi_env env, napi_value exports);
 napi_value envd_init_xattr(napi_env env, napi_value exports);
 napi_value envd_init_process(napi_env env, napi_value exports);
 napi_value envd_init_dirstat(napi_env env, napi_value exports);
+napi_value envd_init_spawn(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   envd_init_inotify(env, exports);
   envd_init_xattr(env, exports);
   envd_init_process(env, exports);
   envd_init_dirstat(env, exports);
+  envd_init_spawn(env, exports);
   return exports;
 }
 

@@ -13,6 +13,8 @@ export interface ProcessAddon {
   processReadable(fd: number): number;
   /** malloc_trim(0): gives freed heap pages back to the kernel. */
   processTrimMemory(): void;
+  /** posix_spawn of `file` with child fd i = fds[i] (-1: /dev/null), default signals, in `cwd`; the pid (native/src/spawn.c). */
+  processSpawn(file: string, argv: string[], envp: string[], fds: number[], cwd: string): number;
 }
 
 let loaded: ProcessAddon | undefined;

@@ -6,6 +6,7 @@ import { SpawnError } from "./child.js";
 import type { RawExit } from "./exit-status.js";
 import { commonLaunchOptions, launcherArgs, parseLaunchStatus, type LaunchFailure } from "./launcher.js";
 import { closeQuietly, LAUNCHER_PATH, processAddon } from "./native.js";
+import { claimChild, reaperRunning } from "../system/child-reaper.js";
 import type { StreamKind } from "./output-ring.js";
 
 const SIGNALS = constants.signals as unknown as Record<string, number>;
@@ -49,17 +50,20 @@ export async function spawnPipeChild(spec: ChildSpec): Promise<ChildIO> {
     throw new SpawnError(`error creating pipes: ${(err as Error).message}`, undefined);
   }
 
-  const stdoutTarget = spec.captureStdout ? outPipe![1] : "ignore";
-  const stderrTarget = !spec.captureStderr ? "ignore" : spec.mergeStderr ? outPipe![1] : errPipe![1];
-  const stdio: StdioOptions = [stdinPipe ? stdinPipe[0] : "ignore", stdoutTarget, stderrTarget, status[1]];
+  const stdoutTarget = spec.captureStdout ? outPipe![1] : -1;
+  const stderrTarget = !spec.captureStderr ? -1 : spec.mergeStderr ? outPipe![1] : errPipe![1];
+  const fds = [stdinPipe ? stdinPipe[0] : -1, stdoutTarget, stderrTarget, status[1]];
   const args = launcherArgs({ ...commonLaunchOptions(spec), statusFd: 3, setsid: true }, spec.command);
 
-  let child;
+  let launched: Launched;
   try {
-    child = spawn(LAUNCHER_PATH, args, { stdio, env: spec.env, cwd: "/" });
+    launched = await startLauncher(args, fds, spec.env);
   } catch (err) {
-    for (const fd of opened) closeQuietly(fd);
-    throw new SpawnError((err as Error).message, undefined);
+    closeQuietly(status[0]);
+    closeQuietly(stdinPipe?.[1]);
+    closeQuietly(outPipe?.[0]);
+    closeQuietly(errPipe?.[0]);
+    throw new SpawnError(`error starting launcher: ${(err as Error).message}`, undefined);
   } finally {
     // The child has its copies; ours would hide EOF.
     closeQuietly(stdinPipe?.[0]);
@@ -68,30 +72,56 @@ export async function spawnPipeChild(spec: ChildSpec): Promise<ChildIO> {
     closeQuietly(status[1]);
   }
 
-  let early: RawExit | undefined;
-  let onExit: ((raw: RawExit) => void) | undefined;
-  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-  child.once("exit", (code, signal) => {
-    const raw: RawExit = { code, signal: signal ? (SIGNALS[signal] ?? 0) : null };
-    if (onExit) onExit(raw);
-    else early = raw;
-  });
-
-  if (child.pid === undefined) {
-    const err = await spawnError;
-    closeQuietly(status[0]);
-    closeQuietly(stdinPipe?.[1]);
-    closeQuietly(outPipe?.[0]);
-    closeQuietly(errPipe?.[0]);
-    throw new SpawnError(`error starting launcher: ${err.message}`, undefined);
-  }
-  child.on("error", () => {});
-
   const failure = parseLaunchStatus(await readAll(status[0]));
-  return new PipeChild(child.pid, failure, stdinPipe?.[1], outPipe?.[0], errPipe?.[0], (cb) => {
-    if (early) cb(early);
-    else onExit = cb;
-  });
+  return new PipeChild(launched.pid, failure, stdinPipe?.[1], outPipe?.[0], errPipe?.[0], launched.whenExited);
+}
+
+/** A started launcher: its pid, and a way to hear of its exit (once). */
+interface Launched {
+  pid: number;
+  whenExited(cb: (raw: RawExit) => void): void;
+}
+
+/** Calls back with `raw` once it is known, whether the callback comes before or after. */
+function exitLatch(): { settle(raw: RawExit): void; whenExited(cb: (raw: RawExit) => void): void } {
+  let exit: RawExit | undefined;
+  let waiting: ((raw: RawExit) => void) | undefined;
+  return {
+    settle(raw) {
+      exit = raw;
+      waiting?.(raw);
+    },
+    whenExited(cb) {
+      if (exit) cb(exit);
+      else waiting = cb;
+    },
+  };
+}
+
+function envList(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(`${k}=${v}`);
+  return out;
+}
+
+/**
+ * Starts the launcher with child descriptors 0..n-1 = `fds` (-1: /dev/null). With the daemon's
+ * reaper running, without fork() (native/src/spawn.c: posix_spawn, and the reaper reports the
+ * exit); otherwise through child_process.spawn.
+ */
+async function startLauncher(args: string[], fds: number[], env: NodeJS.ProcessEnv): Promise<Launched> {
+  const latch = exitLatch();
+  if (reaperRunning()) {
+    const pid = processAddon().processSpawn(LAUNCHER_PATH, [LAUNCHER_PATH, ...args], envList(env), fds, "/");
+    claimChild(pid, ({ code, signal }) => latch.settle({ code, signal }));
+    return { pid, whenExited: latch.whenExited };
+  }
+  const stdio: StdioOptions = fds.map((fd) => (fd < 0 ? "ignore" : fd));
+  const child = spawn(LAUNCHER_PATH, args, { stdio, env, cwd: "/" });
+  child.once("exit", (code, signal) => latch.settle({ code, signal: signal ? (SIGNALS[signal] ?? 0) : null }));
+  if (child.pid === undefined) throw await new Promise<Error>((resolve) => child.once("error", resolve));
+  child.on("error", () => {});
+  return { pid: child.pid, whenExited: latch.whenExited };
 }
 
 class PipeChild implements ChildIO {

@@ -6,7 +6,33 @@ import { metrics } from "./metrics-registry.js";
 interface ReaperAddon {
   processPeekZombie(): number;
   processReap(pid: number): number;
+  processWaitStatus(pid: number): [code: number | null, signal: number | null] | null;
   processSetSubreaper(on: boolean): void;
+}
+
+/** How a claimed child ended: its exit code, or the number of the signal that ended it. */
+export interface ClaimedExit {
+  code: number | null;
+  signal: number | null;
+}
+
+/** Children started without libuv (native/src/spawn.c), whose exits the reaper delivers. */
+const claimed = new Map<number, (exit: ClaimedExit) => void>();
+
+let running: ChildReaper | undefined;
+
+/** Whether a reaper runs, so that {@link claimChild} will hear of exits. */
+export function reaperRunning(): boolean {
+  return running !== undefined;
+}
+
+/**
+ * Hands `pid`'s exit to `onExit` when the reaper collects it; call right after starting the
+ * child, in the same turn of the event loop (the reaper collects on a later turn).
+ */
+export function claimChild(pid: number, onExit: (exit: ClaimedExit) => void): void {
+  claimed.set(pid, onExit);
+  running?.scheduleSweep();
 }
 
 /** Pids another part of the daemon waits for by pid (libuv, node-pty's wait thread), with a hold count. */
@@ -86,6 +112,7 @@ export class ChildReaper {
       }
     }
     process.on("SIGCHLD", reaper.onSignal);
+    running = reaper;
     metrics.registerCounter("envd_orphans_reaped_total", "Orphaned processes the daemon reaped as PID 1 or child subreaper", () => reaper.reaped);
     reaper.schedule();
     return reaper;
@@ -120,6 +147,14 @@ export class ChildReaper {
         this.retryLater();
         return n;
       }
+      const onExit = claimed.get(pid);
+      if (onExit) {
+        const status = this.addon.processWaitStatus(pid);
+        if (!status) return n;
+        claimed.delete(pid);
+        onExit({ code: status[0], signal: status[1] });
+        continue;
+      }
       if (this.addon.processReap(pid) === pid) {
         n++;
         this.count++;
@@ -130,8 +165,14 @@ export class ChildReaper {
 
   stop(): void {
     this.stopped = true;
+    if (running === this) running = undefined;
     process.off("SIGCHLD", this.onSignal);
     clearTimeout(this.timer);
+  }
+
+  /** Sweeps soon (a child just claimed may already have exited). */
+  scheduleSweep(): void {
+    this.schedule();
   }
 
   private schedule(): void {
