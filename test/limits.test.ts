@@ -5,6 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
@@ -299,3 +300,31 @@ describe("daemon-wide defaults (--default-*) seen through the e2b SDK and the ex
     await assert.rejects(startDaemon({ args: ["--cgroup-mode", "v3"] }), /exited early with 2/);
   });
 });
+
+// Everything the daemon needs must be readable by `user` (a checkout under /root is not).
+const AS_USER = ["setpriv", "--reuid=user", "--regid=user", "--init-groups", "--"];
+const userCannotRun = spawnSync(AS_USER[0]!, [...AS_USER.slice(1), "test", "-r", join(process.cwd(), "dist/main.js")]).status !== 0 && "user cannot read this checkout's dist/main.js";
+
+describe("a daemon that is not root", { skip: userCannotRun }, () => {
+  it("starts without cgroups when it may not create its cgroup directories, runs its own user's commands, and refuses limits and other users clearly", async () => {
+    const d = await startDaemon({ wrapper: AS_USER, args: ["--default-user", "user"] });
+    const g = grpcClients(d);
+    try {
+      const why = d.logs.map((l) => String(l.cgroups ?? "")).find((c) => c.startsWith("no cgroups"));
+      assert.match(why ?? "", /^no cgroups \(cannot create .*(EACCES|EPERM|EROFS)/);
+      const own = await runExt(g, { process: { cmd: "id", args: ["-u"] } }, "user");
+      assert.equal(own.out, `${spawnSync("id", ["-u", "user"]).stdout.toString()}`);
+      const limited = await startError(g, { process: { cmd: "true" }, limits: { pidsMax: 10 } }, "user");
+      assert.equal(limited.code, grpc.status.FAILED_PRECONDITION);
+      assert.match(limited.details, /pids_max cannot be applied/);
+      const asRoot = await startError(g, { process: { cmd: "true" } }, "root");
+      assert.notEqual(asRoot.code, grpc.status.OK);
+      assert.match(asRoot.details, /operation not permitted/);
+      assert.equal(await health(d), 204);
+    } finally {
+      g.close();
+      assert.equal(await d.stop(), 0);
+    }
+  });
+});
+

@@ -100,13 +100,23 @@ export function createCgroupManager(s: CgroupSettings, sources = { mountinfo: "/
     if (v1Bases.size === 0) throw new LimitError(`--cgroup-mode v1: no cgroup v1 controllers (${V1_CONTROLLERS.join(", ")}) are mounted under ${root}`);
     return new CgroupV1Manager(v1Bases);
   }
-  if (v2 && v2.mountPoint === root) {
-    const m = makeV2();
-    if (!m.unsupported("memoryMaxBytes") && !m.unsupported("pidsMax") && !m.unsupported("cpuCores")) return m;
-    if (v1Bases.size === 0) return m;
-  } else if (v2 && v1Bases.size === 0) {
-    return makeV2();
+  const pickAuto = (): CgroupManager => {
+    if (v2 && v2.mountPoint === root) {
+      const m = makeV2();
+      if (!m.unsupported("memoryMaxBytes") && !m.unsupported("pidsMax") && !m.unsupported("cpuCores")) return m;
+      if (v1Bases.size === 0) return m;
+    } else if (v2 && v1Bases.size === 0) {
+      return makeV2();
+    }
+    if (v1Bases.size > 0) return new CgroupV1Manager(v1Bases);
+    return new NoCgroupManager(`no cgroup filesystem is mounted under ${root}`);
+  };
+  try {
+    return pickAuto();
+  } catch (err) {
+    // A daemon without the right to create its cgroup directories (not root, a read-only
+    // cgroupfs) still serves; limits that need cgroups are then refused with this reason.
+    if (err instanceof LimitError) return new NoCgroupManager(err.message);
+    throw err;
   }
-  if (v1Bases.size > 0) return new CgroupV1Manager(v1Bases);
-  return new NoCgroupManager(`no cgroup filesystem is mounted under ${root}`);
 }
