@@ -9,7 +9,9 @@
 //   processTrimMemory(): void                     malloc_trim(0): hand freed heap pages back to the kernel
 //   processPeekZombie(): number                   pid of a child that exited and was not reaped yet, left
 //                                                 unreaped (waitid WNOWAIT); 0 if none, -1 if no children at all
-//   processReap(pid: number): number              waitpid(pid, WNOHANG): the pid if reaped, 0 if still running, -1 if not our child
+//   processReap(pid: number): null | [code, signal] waitpid(pid, WNOHANG): how it ended (exit code or
+//                                                 terminating signal, the other null) once reaped; null while it
+//                                                 runs or when it is not our child
 //   processSetSubreaper(on: boolean): void        prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children
 #define _GNU_SOURCE
 #include <errno.h>
@@ -126,7 +128,18 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   do r = waitpid(pid, &status, WNOHANG | __WALL);
   while (r < 0 && errno == EINTR);
   napi_value out;
-  napi_create_int32(env, r < 0 ? -1 : r, &out);
+  if (r <= 0) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_value code, sig;
+  napi_get_null(env, &code);
+  napi_get_null(env, &sig);
+  if (WIFEXITED(status)) napi_create_int32(env, WEXITSTATUS(status), &code);
+  else if (WIFSIGNALED(status)) napi_create_int32(env, WTERMSIG(status), &sig);
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, code);
+  napi_set_element(env, out, 1, sig);
   return out;
 }
 

@@ -9,9 +9,7 @@
 //       starts `file` (a path, no PATH search) with fd i of the child = fds[i] (-1: /dev/null),
 //       every other descriptor closed on exec (all of the daemon's are O_CLOEXEC), signal
 //       dispositions reset to default and an empty signal mask; returns the pid. Throws Error
-//       with .code on failure. The caller reaps it (processWaitStatus).
-//   processWaitStatus(pid: number): null | [code: number | null, signal: number | null]
-//       waitpid(pid, WNOHANG): null while it runs; its exit code or terminating signal once reaped.
+//       with .code on failure. The caller reaps it (processReap, process.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -154,39 +151,9 @@ out:
   return result;
 }
 
-static napi_value js_wait_status(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t pid;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
-    napi_throw_type_error(env, NULL, "processWaitStatus(pid > 0)");
-    return NULL;
-  }
-  int status, r;
-  do r = waitpid(pid, &status, WNOHANG | __WALL);
-  while (r < 0 && errno == EINTR);
-  napi_value out;
-  if (r < 0) return throw_code(env, errno, "waitpid");
-  if (r == 0) {
-    napi_get_null(env, &out);
-    return out;
-  }
-  napi_value code, sig;
-  napi_get_null(env, &code);
-  napi_get_null(env, &sig);
-  if (WIFEXITED(status)) napi_create_int32(env, WEXITSTATUS(status), &code);
-  else if (WIFSIGNALED(status)) napi_create_int32(env, WTERMSIG(status), &sig);
-  napi_create_array_with_length(env, 2, &out);
-  napi_set_element(env, out, 0, code);
-  napi_set_element(env, out, 1, sig);
-  return out;
-}
-
 napi_value envd_init_spawn(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"processSpawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"processWaitStatus", NULL, js_wait_status, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

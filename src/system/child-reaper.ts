@@ -5,8 +5,8 @@ import { metrics } from "./metrics-registry.js";
 
 interface ReaperAddon {
   processPeekZombie(): number;
-  processReap(pid: number): number;
-  processWaitStatus(pid: number): [code: number | null, signal: number | null] | null;
+  /** waitpid(pid, WNOHANG): [exit code, terminating signal] once reaped; null while it runs or when not our child. */
+  processReap(pid: number): [code: number | null, signal: number | null] | null;
   processSetSubreaper(on: boolean): void;
 }
 
@@ -149,13 +149,13 @@ export class ChildReaper {
       }
       const onExit = claimed.get(pid);
       if (onExit) {
-        const status = this.addon.processWaitStatus(pid);
+        const status = this.addon.processReap(pid);
         if (!status) return n;
         claimed.delete(pid);
         onExit({ code: status[0], signal: status[1] });
         continue;
       }
-      if (this.addon.processReap(pid) === pid) {
+      if (this.addon.processReap(pid)) {
         n++;
         this.count++;
         this.log.debug({ pid }, "reaped orphan");
