@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "addon-util.h"
+
 #define DIRSTAT_FIELDS 9
 // Some name of the entry's xattrs starts with "user.e2b." (the caller reads them the usual way).
 #define DIRSTAT_E2B_XATTR 1
@@ -227,17 +229,6 @@ out:
   closedir(d);
 }
 
-static napi_value make_error(napi_env env, int err, const char *syscall) {
-  const char *name = strerrorname_np(err);
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_value code, message, error;
-  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  return error;
-}
-
 static napi_value typed_copy(napi_env env, napi_typedarray_type type, const void *src, size_t count, size_t elem) {
   void *data;
   napi_value ab, ta;
@@ -270,12 +261,12 @@ static int take_dir(napi_env env, napi_callback_info info, struct listing *l) {
     return -1;
   }
   if (len == 0 || len >= KERNEL_PATH_MAX || memchr(data, 0, len)) {
-    napi_throw(env, make_error(env, len == 0 ? ENOENT : len >= KERNEL_PATH_MAX ? ENAMETOOLONG : EINVAL, "open"));
+    napi_throw(env, envd_errno_error(env, len == 0 ? ENOENT : len >= KERNEL_PATH_MAX ? ENAMETOOLONG : EINVAL, "open"));
     return -1;
   }
   l->dir = malloc(len + 1);
   if (!l->dir) {
-    napi_throw(env, make_error(env, ENOMEM, "malloc"));
+    napi_throw(env, envd_errno_error(env, ENOMEM, "malloc"));
     return -1;
   }
   memcpy(l->dir, data, len);
@@ -289,7 +280,7 @@ static napi_value read_dir_stat(napi_env env, napi_callback_info info) {
   if (take_dir(env, info, &l) < 0) return NULL;
   read_listing(&l);
   napi_value result = NULL;
-  if (l.err) napi_throw(env, make_error(env, l.err, l.syscall));
+  if (l.err) napi_throw(env, envd_errno_error(env, l.err, l.syscall));
   else result = listing_value(env, &l);
   listing_free(&l);
   return result;
@@ -308,8 +299,8 @@ static void job_execute(napi_env env, void *data) {
 
 static void job_complete(napi_env env, napi_status status, void *data) {
   struct job *j = data;
-  if (status != napi_ok) napi_reject_deferred(env, j->deferred, make_error(env, ECANCELED, "readDirStat"));
-  else if (j->l.err) napi_reject_deferred(env, j->deferred, make_error(env, j->l.err, j->l.syscall));
+  if (status != napi_ok) napi_reject_deferred(env, j->deferred, envd_errno_error(env, ECANCELED, "readDirStat"));
+  else if (j->l.err) napi_reject_deferred(env, j->deferred, envd_errno_error(env, j->l.err, j->l.syscall));
   else napi_resolve_deferred(env, j->deferred, listing_value(env, &j->l));
   napi_delete_async_work(env, j->work);
   listing_free(&j->l);
@@ -319,7 +310,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
 static napi_value read_dir_stat_async(napi_env env, napi_callback_info info) {
   struct job *j = calloc(1, sizeof *j);
   if (!j) {
-    napi_throw(env, make_error(env, ENOMEM, "malloc"));
+    napi_throw(env, envd_errno_error(env, ENOMEM, "malloc"));
     return NULL;
   }
   if (take_dir(env, info, &j->l) < 0) {

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <node_api.h>
+
+#include "addon-util.h"
 #include <uv.h>
 
 // Bytes gathered from the fd before one batch is handed to JS. A batch ends earlier
@@ -216,33 +218,6 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-// Copies a string or Buffer argument into a NUL-terminated heap string.
-static char *path_arg(napi_env env, napi_value v) {
-  bool is_buffer = false;
-  napi_is_buffer(env, v, &is_buffer);
-  if (is_buffer) {
-    void *data;
-    size_t len;
-    napi_get_buffer_info(env, v, &data, &len);
-    if (memchr(data, 0, len) != NULL) return NULL;
-    char *s = malloc(len + 1);
-    if (s == NULL) return NULL;
-    memcpy(s, data, len);
-    s[len] = 0;
-    return s;
-  }
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
-  char *s = malloc(len + 1);
-  if (s == NULL) return NULL;
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
-  if (strlen(s) != len) {
-    free(s);
-    return NULL;
-  }
-  return s;
-}
-
 static napi_value js_add_watch(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -262,7 +237,7 @@ static napi_value js_add_watch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "mask must be a number");
     return NULL;
   }
-  char *path = path_arg(env, argv[1]);
+  char *path = envd_string_arg(env, argv[1]);
   if (path == NULL) {
     napi_throw_type_error(env, NULL, "path must be a string or Buffer without NUL bytes");
     return NULL;

@@ -25,18 +25,12 @@
 #include <unistd.h>
 #include <node_api.h>
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  const char *name = strerrorname_np(err);
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_throw_error(env, name ? name : "EUNKNOWN", msg);
-  return NULL;
-}
+#include "addon-util.h"
 
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2");
+  if (pipe2(fds, O_CLOEXEC) != 0) return envd_throw_errno(env, errno, "pipe2");
   napi_value out, r, w;
   napi_create_array_with_length(env, 2, &out);
   napi_create_int32(env, fds[0], &r);
@@ -57,9 +51,9 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return throw_errno(env, errno, "fcntl");
+  if (flags < 0) return envd_throw_errno(env, errno, "fcntl");
   flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  if (fcntl(fd, F_SETFD, flags) != 0) return throw_errno(env, errno, "fcntl");
+  if (fcntl(fd, F_SETFD, flags) != 0) return envd_throw_errno(env, errno, "fcntl");
   return NULL;
 }
 
@@ -108,7 +102,7 @@ static napi_value js_peek_zombie(napi_env env, napi_callback_info info) {
       pid = -1;
       break;
     }
-    return throw_errno(env, errno, "waitid");
+    return envd_throw_errno(env, errno, "waitid");
   }
   napi_value out;
   napi_create_int32(env, pid, &out);
@@ -149,7 +143,7 @@ static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool on = true;
   if (argc >= 1) napi_get_value_bool(env, argv[0], &on);
-  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) != 0) return throw_errno(env, errno, "prctl");
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) != 0) return envd_throw_errno(env, errno, "prctl");
   return NULL;
 }
 

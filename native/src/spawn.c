@@ -21,26 +21,15 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "addon-util.h"
+
 #define MAX_FDS 16
 
-static napi_value throw_code(napi_env env, int err, const char *what) {
-  const char *name = strerrorname_np(err);
-  char msg[320];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_throw_error(env, name ? name : "EUNKNOWN", msg);
-  return NULL;
-}
-
-// A JS string as a malloc'd C string, or NULL (with a pending TypeError) when it is not one.
+// A JS string as a malloc'd C string, or NULL with a pending TypeError (not a string, or it
+// holds a NUL byte, which exec would silently cut the argument at).
 static char *c_string(napi_env env, napi_value v) {
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "processSpawn: strings expected");
-    return NULL;
-  }
-  char *s = malloc(len + 1);
-  if (!s) return NULL;
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  char *s = envd_string_arg(env, v);
+  if (!s) napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "processSpawn: strings without NUL bytes expected");
   return s;
 }
 
@@ -108,7 +97,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (!file || !cwd || !args || !envp) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
-    if (!pending) throw_code(env, ENOMEM, "processSpawn");
+    if (!pending) envd_throw_errno(env, ENOMEM, "processSpawn");
     goto out;
   }
 
@@ -138,7 +127,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (err != 0) {
     char what[300];
     snprintf(what, sizeof what, "spawn %s", file);
-    throw_code(env, err, what);
+    envd_throw_errno(env, err, what);
     goto out;
   }
   napi_create_int32(env, pid, &result);

@@ -8,16 +8,10 @@
 #include <sys/xattr.h>
 #include <node_api.h>
 
+#include "addon-util.h"
+
 #define PATH_MAX_LEN 4096
 #define NAME_MAX_LEN 256
-
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  const char *name = strerrorname_np(err);
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_throw_error(env, name ? name : "EUNKNOWN", msg);
-  return NULL;
-}
 
 // Paths are UTF-8; attribute names travel as latin1 so that any byte survives the round trip.
 static int get_string_as(napi_env env, napi_value v, char *buf, size_t cap, int latin1) {
@@ -49,14 +43,14 @@ static napi_value list_xattr(napi_env env, napi_callback_info info) {
   char path[PATH_MAX_LEN];
   if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
   ssize_t size = listxattr(path, NULL, 0);
-  if (size < 0) return throw_errno(env, errno, "listxattr");
+  if (size < 0) return envd_throw_errno(env, errno, "listxattr");
   char *buf = malloc(size > 0 ? (size_t)size : 1);
-  if (!buf) return throw_errno(env, ENOMEM, "listxattr");
+  if (!buf) return envd_throw_errno(env, ENOMEM, "listxattr");
   size = listxattr(path, buf, (size_t)size);
   if (size < 0) {
     int err = errno;
     free(buf);
-    return throw_errno(env, err, "listxattr");
+    return envd_throw_errno(env, err, "listxattr");
   }
   napi_value arr;
   napi_create_array(env, &arr);
@@ -80,13 +74,13 @@ static napi_value get_xattr(napi_env env, napi_callback_info info) {
   char path[PATH_MAX_LEN], name[NAME_MAX_LEN];
   if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
   ssize_t size = getxattr(path, name, NULL, 0);
-  if (size < 0) return throw_errno(env, errno, "getxattr");
+  if (size < 0) return envd_throw_errno(env, errno, "getxattr");
   void *data;
   napi_value result;
   napi_create_buffer(env, (size_t)size, &data, &result);
   if (size > 0) {
     ssize_t got = getxattr(path, name, data, (size_t)size);
-    if (got < 0) return throw_errno(env, errno, "getxattr");
+    if (got < 0) return envd_throw_errno(env, errno, "getxattr");
     if (got != size) {
       napi_value sliced;
       void *d2;
@@ -110,7 +104,7 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "value must be a Buffer");
     return NULL;
   }
-  if (setxattr(path, name, data, len, 0) < 0) return throw_errno(env, errno, "setxattr");
+  if (setxattr(path, name, data, len, 0) < 0) return envd_throw_errno(env, errno, "setxattr");
   return NULL;
 }
 
@@ -121,7 +115,7 @@ static napi_value remove_xattr(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_MAX_LEN], name[NAME_MAX_LEN];
   if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
-  if (removexattr(path, name) < 0) return throw_errno(env, errno, "removexattr");
+  if (removexattr(path, name) < 0) return envd_throw_errno(env, errno, "removexattr");
   return NULL;
 }
 
