@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -167,6 +167,15 @@ describe("EMFILE under a low open-files limit (prlimit --nofile=192:192)", () =>
     return end ? JSON.parse(end.data.toString()).error : undefined;
   };
 
+  async function assertStartsFailExhausted(): Promise<void> {
+    for (const pty of [false, true]) {
+      const r = await call("POST", "/process.Process/Start", streamHeaders, startBody(pty));
+      assert.equal(r.status, 200);
+      const err = endError(r.body);
+      assert.equal(err?.code, "resource_exhausted", `${pty ? "PTY" : "pipe"} start: ${JSON.stringify(err)}`);
+    }
+  }
+
   it("with every descriptor taken: new connections are refused, requests on an open one get clean errors", async () => {
     while (fdKinds(d.pid).total < LIMIT) {
       const s = tcpConnect(d.port, "127.0.0.1");
@@ -181,11 +190,15 @@ describe("EMFILE under a low open-files limit (prlimit --nofile=192:192)", () =>
     const fresh = await health(d.url, 5000);
     assert.notEqual(fresh, "timeout");
     // On the open connection: processes fail with resource_exhausted, the rest answers or fails cleanly.
-    for (const pty of [false, true]) {
-      const r = await call("POST", "/process.Process/Start", streamHeaders, startBody(pty));
-      assert.equal(r.status, 200);
-      const err = endError(r.body);
-      assert.equal(err?.code, "resource_exhausted", `${pty ? "PTY" : "pipe"} start: ${JSON.stringify(err)}`);
+    await assertStartsFailExhausted();
+    // /etc/passwd looks changed, so the daemon re-reads it and fails: the last good tables still name `user`.
+    const passwd = statSync("/etc/passwd");
+    utimesSync("/etc/passwd", passwd.atime, new Date(passwd.mtimeMs + 1000));
+    try {
+      await new Promise((r) => setTimeout(r, 1100));
+      await assertStartsFailExhausted();
+    } finally {
+      utimesSync("/etc/passwd", passwd.atime, passwd.mtime);
     }
     for (const [method, path, body] of [
       ["GET", `/files?path=${encodeURIComponent(file)}`, undefined],

@@ -17,26 +17,43 @@ export function basicAuthUsername(header: string | undefined | null): string | u
   return decoded.slice(0, colon);
 }
 
+/** {@link lookupUser} for an RPC: a user database that cannot be read fails the call, out of descriptors as resource_exhausted. */
+function lookupRpcUser(name: string): UserAccount | undefined {
+  try {
+    return lookupUser(name);
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    const code = errno === "EMFILE" || errno === "ENFILE" ? Code.ResourceExhausted : Code.Internal;
+    throw new ConnectError(`cannot read the user database: ${(err as Error).message}`, code);
+  }
+}
+
 /** Resolves the user an RPC acts as: the Basic-auth user, or the default user. */
 export function resolveRpcUser(authorization: string | undefined | null, defaultUser: string): UserAccount {
   const name = basicAuthUsername(authorization);
   if (name !== undefined) {
-    const user = lookupUser(name);
+    const user = lookupRpcUser(name);
     if (!user) throw new ConnectError(`invalid username: '${name}'`, Code.Unauthenticated);
     return user;
   }
-  const user = lookupUser(defaultUser);
+  const user = lookupRpcUser(defaultUser);
   if (!user) throw new ConnectError(`invalid default user: '${defaultUser}'`, Code.Unauthenticated);
   return user;
 }
 
 /**
  * E2B's authn middleware, which runs on every request: a Basic header naming an unknown
- * user is refused with this message, even on routes that never use the user.
+ * user is refused with this message, even on routes that never use the user. A user database
+ * that cannot be read refuses no one here; a handler that needs the user reports the failure.
  */
 export function unknownBasicUser(authorization: string | undefined | null): string | undefined {
   const name = basicAuthUsername(authorization);
-  if (name === undefined || lookupUser(name)) return undefined;
+  if (name === undefined) return undefined;
+  try {
+    if (lookupUser(name)) return undefined;
+  } catch {
+    return undefined;
+  }
   return `invalid username: '${name}'`;
 }
 

@@ -42,11 +42,13 @@ function fileKey(): string {
   return `${key(PASSWD)}|${key(GROUP)}`;
 }
 
+/** A missing file is an empty table; any other failure (EMFILE under load) is thrown. */
 function readLines(path: string): string[] {
   try {
     return readFileSync(path, "utf8").split("\n");
-  } catch {
-    return [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
   }
 }
 
@@ -86,9 +88,17 @@ function load(): Tables {
 function tables(): Tables {
   const now = Date.now();
   if (cached && now - checkedAt < 1000) return cached.tables;
-  checkedAt = now;
   const key = fileKey();
-  if (!cached || cached.key !== key) cached = { key, tables: load() };
+  if (!cached || cached.key !== key) {
+    try {
+      cached = { key, tables: load() };
+    } catch (err) {
+      // Tables that could not be read are never cached: the last good ones serve until a read succeeds.
+      if (cached) return cached.tables;
+      throw err;
+    }
+  }
+  checkedAt = now;
   return cached.tables;
 }
 
