@@ -1,8 +1,9 @@
 import { constants, type ReadStream, type Stats } from "node:fs";
 import { readStreamOn } from "./fd-streams.js";
+import { drained } from "./copy-body.js";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
+import { Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { DaemonContext } from "../daemon-context.js";
 import { createDownloadGzip, gzipLevelFor } from "./adaptive-gzip.js";
@@ -20,7 +21,7 @@ import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
 import { checkFileAccess, fileRequestUser, resolveFilePath } from "./request-context.js";
 import { sendGoPlainError } from "./respond.js";
 import { detectContentType, SNIFF_LEN } from "./sniff.js";
-import { isAnonymousDevice, isPseudoFs, sendPseudoFile } from "./pseudo-fs.js";
+import { isAnonymousDevice, isPseudoFsDevice, sendPseudoFile } from "./pseudo-fs.js";
 
 const CHUNK = 64 * 1024;
 
@@ -62,29 +63,8 @@ function refuseTooLarge(ctx: DaemonContext, bytes: number): void {
 /** A piece of a response body: literal bytes, or `length` bytes of the file from `start`. */
 type BodyPart = Buffer | { start: number; length: number };
 
-/** Resolves when `res` can take more data; rejects when the client is gone. */
-function drained(res: HttpResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed) return reject(new Error("client closed the connection"));
-    const cleanup = () => {
-      res.off("drain", onDrain);
-      res.off("close", onClose);
-    };
-    const onDrain = () => {
-      cleanup();
-      resolve();
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new Error("client closed the connection"));
-    };
-    res.on("drain", onDrain);
-    res.on("close", onClose);
-  });
-}
-
 async function write(res: HttpResponse, chunk: Buffer): Promise<void> {
-  if (!(res as NodeJS.WritableStream).write(chunk)) await drained(res);
+  if (!(res as Writable).write(chunk)) await drained(res as Writable, "client closed the connection");
 }
 
 /**
@@ -217,7 +197,7 @@ async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpRes
     // The size comes from the opened file (Go seeks it); the modification time from the first stat.
     const opened = await handle.stat();
     if (opened.isFIFO() || opened.isSocket()) throw new HttpError(400, `path '${path}' is not a regular file`);
-    if (opened.isFile() && isAnonymousDevice(opened.dev) && (await isPseudoFs(path))) return await sendPseudoFile(res, handle, rawPath, headers, coding === "gzip", ctx.config.maxFileBytes);
+    if (opened.isFile() && isAnonymousDevice(opened.dev) && (await isPseudoFsDevice(opened.dev, path))) return await sendPseudoFile(res, handle, rawPath, headers, coding === "gzip", ctx.config.maxFileBytes);
     // Devices are sent as long as stat says (0 for /dev/zero), never read to an end they lack.
     if (!opened.isFile()) coding = "identity";
     const { size } = opened;

@@ -22,7 +22,8 @@ export function readStreamOn(handle: FileHandle, opts: { start?: number; end?: n
   return createReadStream("", { ...opts, fd: handle.fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createReadStream>[1]);
 }
 
-/** Writes into `handle`'s file (at `start`, if given); never closes the descriptor. */
-export function writeStreamOn(handle: FileHandle, opts: { start?: number; highWaterMark?: number } = {}): WriteStream {
-  return createWriteStream("", { ...opts, fd: handle.fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createWriteStream>[1]);
+/** Writes into the file of `file` (a FileHandle or a descriptor; at `start`, if given); never closes the descriptor. */
+export function writeStreamOn(file: FileHandle | number, opts: { start?: number; highWaterMark?: number } = {}): WriteStream {
+  const fd = typeof file === "number" ? file : file.fd;
+  return createWriteStream("", { ...opts, fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createWriteStream>[1]);
 }

@@ -32,6 +32,24 @@ export async function isPseudoFs(path: string): Promise<boolean> {
   }
 }
 
+/** How long a device's answer is trusted: an anonymous device number is reused after an unmount. */
+const DEVICE_ANSWER_MS = 5000;
+const pseudoByDevice = new Map<number, { pseudo: boolean; at: number }>();
+
+/**
+ * {@link isPseudoFs} for `path`, a file on device `dev`, remembered per device for a few seconds:
+ * every upload to tmpfs or overlay (anonymous devices too) would otherwise cost a statfs.
+ */
+export async function isPseudoFsDevice(dev: number, path: string): Promise<boolean> {
+  const now = Date.now();
+  const known = pseudoByDevice.get(dev);
+  if (known && now - known.at < DEVICE_ANSWER_MS) return known.pseudo;
+  const pseudo = await isPseudoFs(path);
+  if (pseudoByDevice.size >= 256) pseudoByDevice.clear();
+  pseudoByDevice.set(dev, { pseudo, at: now });
+  return pseudo;
+}
+
 /**
  * Sends a file of a pseudo-filesystem (/proc/cpuinfo, /sys/...): its size is 0 (procfs) or a
  * page (sysfs) whatever it holds, so Content-Length, ranges and conditionals cannot be honoured.

@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { HttpError } from "../http/respond.js";
 import type { HttpRequest, HttpResponse } from "../http/types.js";
@@ -122,19 +122,4 @@ export function discardRequestBody(req: HttpRequest, res: HttpResponse): void {
     else res.once("finish", drop);
   });
   req.resume();
-}
-
-/** Passes bytes through, failing with FileTooLargeError once more than `limit` went by. */
-export class ByteLimit extends Transform {
-  bytes = 0;
-
-  constructor(private readonly limit: number) {
-    super({ highWaterMark: CHUNK });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.limit > 0 && this.bytes > this.limit) cb(new FileTooLargeError(this.limit));
-    else cb(null, chunk);
-  }
 }

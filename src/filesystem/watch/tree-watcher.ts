@@ -58,6 +58,13 @@ const SUBDIR_MASK = WATCH_MASK | IN.ONLYDIR | IN.DONT_FOLLOW;
  * Paths inside are kept as latin1 strings, a byte-exact encoding usable as Map
  * keys, so names that are not UTF-8 still work; they become lossy only on output.
  */
+let openTreeWatchers = 0;
+
+/** How many watchers are open in this daemon right now (WatchDir streams and CreateWatcher watchers). */
+export function treeWatchersOpen(): number {
+  return openTreeWatchers;
+}
+
 export class TreeWatcher {
   private readonly inotify: Inotify;
   private readonly rootBytes: Buffer;
@@ -75,6 +82,7 @@ export class TreeWatcher {
   private readonly synthetic = new Map<string, number>();
   private batchNo = 0;
   private stopped = false;
+  private closed = false;
 
   constructor(private readonly opts: TreeWatcherOptions) {
     this.rootBytes = Buffer.from(opts.root);
@@ -86,6 +94,7 @@ export class TreeWatcher {
     } catch (err) {
       throw watchLimitError(err, opts.root);
     }
+    openTreeWatchers++;
   }
 
   /** Adds the root watch (and, recursively, every subdirectory). Throws ConnectError. */
@@ -101,6 +110,8 @@ export class TreeWatcher {
 
   /** Releases the inotify fd; no events or errors are delivered afterwards. */
   close(): void {
+    if (!this.closed) openTreeWatchers--;
+    this.closed = true;
     this.stopped = true;
     this.inotify.close();
     this.dirOf.clear();
