@@ -47,15 +47,22 @@ export async function interleaved(opts: {
   unit: string;
   trials: number;
   target: { op: "<=" | ">="; value: number };
-  baseline: () => Promise<number>;
-  daemon: () => Promise<number>;
+  /** One arm's run (with `rounds`, its part `round` of a trial: the trial's value is their sum). */
+  baseline: (round: number) => Promise<number>;
+  daemon: (round: number) => Promise<number>;
   /** The minimal Node server doing the same job with the same client (optional third arm). */
-  floor?: () => Promise<number>;
+  floor?: (round: number) => Promise<number>;
+  /**
+   * Splits each trial into this many rounds that alternate between the arms, so both see the
+   * same machine weather (a disk's journal commits and writeback come in bursts of seconds).
+   */
+  rounds?: number;
   warmup?: number;
   note?: string;
 }): Promise<Figure> {
-  const arms: (() => Promise<number>)[] = [opts.baseline, opts.daemon, ...(opts.floor ? [opts.floor] : [])];
-  for (let i = 0; i < (opts.warmup ?? 1); i++) for (const arm of arms) await arm();
+  const arms: ((round: number) => Promise<number>)[] = [opts.baseline, opts.daemon, ...(opts.floor ? [opts.floor] : [])];
+  const rounds = opts.rounds ?? 1;
+  for (let i = 0; i < (opts.warmup ?? 1); i++) for (let r = 0; r < rounds; r++) for (const arm of arms) await arm(r);
   const ratios: number[] = [];
   const floorRatios: number[] = [];
   const b: number[] = [];
@@ -63,10 +70,12 @@ export async function interleaved(opts: {
   const fl: number[] = [];
   for (let i = 0; i < opts.trials; i++) {
     // Rotate which arm goes first, so drift and warm caches favour none.
-    const values = new Array<number>(arms.length);
-    for (let k = 0; k < arms.length; k++) {
-      const arm = (k + i) % arms.length;
-      values[arm] = await arms[arm]!();
+    const values = new Array<number>(arms.length).fill(0);
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < arms.length; k++) {
+        const arm = (k + i + r) % arms.length;
+        values[arm] += await arms[arm]!(r);
+      }
     }
     b.push(values[0]!);
     d.push(values[1]!);
