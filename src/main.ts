@@ -21,6 +21,7 @@ import { terminalCapability } from "./terminal/index.js";
 import { ChildReaper } from "./system/child-reaper.js";
 import { isInit, terminateRemaining } from "./system/pid1.js";
 import { warmUpLazyModules } from "./system/warm-up.js";
+import { lookupUser } from "./users/passwd.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -76,6 +77,13 @@ async function main(): Promise<void> {
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
 
+  // Read now, so there are good tables to fall back on when a later re-read of /etc/passwd
+  // fails for want of descriptors (see users/passwd.ts).
+  try {
+    lookupUser(config.defaultUser);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "cannot read the user database");
+  }
   const processes = processCapability(ctx);
   const capabilities: Capability[] = [
     { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
