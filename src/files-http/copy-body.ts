@@ -1,45 +1,30 @@
 import type { Readable, Writable } from "node:stream";
 import { FileTooLargeError } from "./request-body.js";
 
-/** Resolves when `sink` can take more data; rejects when it fails or closes first. */
-export function drained(sink: Writable, closedMessage = "the stream was closed"): Promise<void> {
+/** Resolves at `sink`'s next `event`; rejects when it fails or closes first. */
+function nextEvent(sink: Writable, event: "drain" | "finish", closedMessage: string): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (event === "finish" && sink.writableFinished) return resolve();
     if (sink.destroyed) return reject(sink.errored ?? new Error(closedMessage));
     const settle = (err?: Error | null) => {
-      sink.off("drain", onDrain);
+      sink.off(event, onEvent);
       sink.off("error", onError);
       sink.off("close", onClose);
       if (err) reject(err);
       else resolve();
     };
-    const onDrain = () => settle();
+    const onEvent = () => settle();
     const onError = (err: Error) => settle(err);
-    const onClose = () => settle(sink.errored ?? new Error(closedMessage));
-    sink.on("drain", onDrain);
+    const onClose = () => settle(event === "finish" && sink.writableFinished ? null : (sink.errored ?? new Error(closedMessage)));
+    sink.on(event, onEvent);
     sink.on("error", onError);
     sink.on("close", onClose);
   });
 }
 
-/** Resolves once `sink` has flushed everything after end(); rejects if it fails or closes first. */
-function flushed(sink: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (sink.writableFinished) return resolve();
-    if (sink.destroyed) return reject(sink.errored ?? new Error("the stream was closed"));
-    const settle = (err?: Error | null) => {
-      sink.off("finish", onFinish);
-      sink.off("error", onError);
-      sink.off("close", onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onFinish = () => settle();
-    const onError = (err: Error) => settle(err);
-    const onClose = () => settle(sink.writableFinished ? null : (sink.errored ?? new Error("the stream was closed")));
-    sink.on("finish", onFinish);
-    sink.on("error", onError);
-    sink.on("close", onClose);
-  });
+/** Resolves when `sink` can take more data; rejects when it fails or closes first. */
+export function drained(sink: Writable, closedMessage = "the stream was closed"): Promise<void> {
+  return nextEvent(sink, "drain", closedMessage);
 }
 
 /**
@@ -67,7 +52,7 @@ export async function copyBody(body: Readable, sink: Writable, maxBytes: number)
     }
     if (sinkError) throw sinkError;
     sink.end();
-    await flushed(sink);
+    await nextEvent(sink, "finish", "the stream was closed");
     return bytes;
   } catch (err) {
     const first = sinkError ?? err;

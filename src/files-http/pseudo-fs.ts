@@ -23,13 +23,18 @@ export function isAnonymousDevice(dev: number): boolean {
   return dev < 2 ** 32 && ((dev >>> 8) & 0xfff) === 0;
 }
 
-/** Whether `path` (a file or directory) lives on one of {@link PSEUDO_FS}; false when statfs fails. */
-export async function isPseudoFs(path: string): Promise<boolean> {
+/** Whether `path` lives on one of {@link PSEUDO_FS}; undefined when statfs fails. */
+async function pseudoFsAnswer(path: string): Promise<boolean | undefined> {
   try {
     return PSEUDO_FS.has(Number((await statfs(path)).type));
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether `path` (a file or directory) lives on one of {@link PSEUDO_FS}; false when statfs fails. */
+export async function isPseudoFs(path: string): Promise<boolean> {
+  return (await pseudoFsAnswer(path)) ?? false;
 }
 
 /** How long a device's answer is trusted: an anonymous device number is reused after an unmount. */
@@ -44,7 +49,9 @@ export async function isPseudoFsDevice(dev: number, path: string): Promise<boole
   const now = Date.now();
   const known = pseudoByDevice.get(dev);
   if (known && now - known.at < DEVICE_ANSWER_MS) return known.pseudo;
-  const pseudo = await isPseudoFs(path);
+  const pseudo = await pseudoFsAnswer(path);
+  // A failed statfs (out of descriptors, a vanished path) is not remembered.
+  if (pseudo === undefined) return false;
   if (pseudoByDevice.size >= 256) pseudoByDevice.clear();
   pseudoByDevice.set(dev, { pseudo, at: now });
   return pseudo;
