@@ -251,12 +251,11 @@ static napi_value listing_value(napi_env env, struct listing *l) {
 
 // The directory argument: a Buffer of path bytes without NUL, copied so the thread pool owns it.
 static int take_dir(napi_env env, napi_callback_info info, struct listing *l) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 1, argv, "readDirStat(dir: Buffer)")) return -1;
   void *data;
   size_t len;
-  if (argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "readDirStat(dir: Buffer)");
     return -1;
   }

@@ -139,40 +139,17 @@ static watcher_t *unwrap_handle(napi_env env, napi_value obj) {
   return (watcher_t *)data;
 }
 
-static void throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  const char *name = "EIO";
-  switch (err) {
-    case ENOSPC: name = "ENOSPC"; break;
-    case EMFILE: name = "EMFILE"; break;
-    case ENFILE: name = "ENFILE"; break;
-    case ENOENT: name = "ENOENT"; break;
-    case ENOTDIR: name = "ENOTDIR"; break;
-    case EACCES: name = "EACCES"; break;
-    case ENOMEM: name = "ENOMEM"; break;
-    case EINVAL: name = "EINVAL"; break;
-    case EBADF: name = "EBADF"; break;
-    case ENAMETOOLONG: name = "ENAMETOOLONG"; break;
-    case ELOOP: name = "ELOOP"; break;
-    case EPERM: name = "EPERM"; break;
-    default: break;
-  }
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_throw_error(env, name, msg);
-}
-
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 1, argv, "inotifyOpen(callback) needs a function")) return NULL;
   napi_valuetype t;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
     napi_throw_type_error(env, NULL, "inotifyOpen(callback) needs a function");
     return NULL;
   }
   int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
-    throw_errno(env, "inotify_init1", errno);
+    envd_throw_errno(env, errno, "inotify_init1");
     return NULL;
   }
   uv_loop_t *loop;
@@ -184,7 +161,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   watcher_t *w = calloc(1, sizeof *w);
   if (w == NULL) {
     close(fd);
-    throw_errno(env, "calloc", ENOMEM);
+    envd_throw_errno(env, ENOMEM, "calloc");
     return NULL;
   }
   w->fd = fd;
@@ -193,7 +170,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (rc != 0) {
     close(fd);
     free(w);
-    throw_errno(env, "uv_poll_init", -rc);
+    envd_throw_errno(env, -rc, "uv_poll_init");
     return NULL;
   }
   w->poll.data = w;
@@ -212,24 +189,19 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
   if (rc != 0) {
     teardown(w);
-    throw_errno(env, "uv_poll_start", -rc);
+    envd_throw_errno(env, -rc, "uv_poll_start");
     return NULL;
   }
   return obj;
 }
 
 static napi_value js_add_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "inotifyAddWatch(handle, path, mask)");
-    return NULL;
-  }
+  if (!envd_args(env, info, 3, argv, "inotifyAddWatch(handle, path, mask)")) return NULL;
   watcher_t *w = unwrap_handle(env, argv[0]);
   if (w == NULL) return NULL;
   if (w->closing) {
-    throw_errno(env, "inotify_add_watch", EBADF);
+    envd_throw_errno(env, EBADF, "inotify_add_watch");
     return NULL;
   }
   uint32_t mask;
@@ -246,7 +218,7 @@ static napi_value js_add_watch(napi_env env, napi_callback_info info) {
   int err = errno;
   free(path);
   if (wd < 0) {
-    throw_errno(env, "inotify_add_watch", err);
+    envd_throw_errno(env, err, "inotify_add_watch");
     return NULL;
   }
   napi_value out;
@@ -255,13 +227,8 @@ static napi_value js_add_watch(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_rm_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "inotifyRmWatch(handle, wd)");
-    return NULL;
-  }
+  if (!envd_args(env, info, 2, argv, "inotifyRmWatch(handle, wd)")) return NULL;
   watcher_t *w = unwrap_handle(env, argv[0]);
   if (w == NULL) return NULL;
   int32_t wd;
@@ -273,10 +240,8 @@ static napi_value js_rm_watch(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return NULL;
+  if (!envd_args(env, info, 1, argv, "inotifyClose(handle)")) return NULL;
   watcher_t *w = unwrap_handle(env, argv[0]);
   if (w == NULL) return NULL;
   teardown(w);

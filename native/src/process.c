@@ -41,12 +41,11 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 2, argv, "processSetCloexec(fd, on)")) return NULL;
   int32_t fd;
   bool on = true;
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
     napi_throw_type_error(env, NULL, "processSetCloexec(fd, on)");
     return NULL;
   }
@@ -58,11 +57,10 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_readable(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 1, argv, "processReadable(fd)")) return NULL;
   int32_t fd;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
     napi_throw_type_error(env, NULL, "processReadable(fd)");
     return NULL;
   }
@@ -110,11 +108,10 @@ static napi_value js_peek_zombie(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_reap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 1, argv, "processReap(pid > 0)")) return NULL;
   int32_t pid;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
+  if (napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
     napi_throw_type_error(env, NULL, "processReap(pid > 0)");
     return NULL;
   }

@@ -61,13 +61,8 @@ static char **c_string_list(napi_env env, napi_value arr) {
 }
 
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) {
-    napi_throw_type_error(env, NULL, "processSpawn(file, argv, envp, fds, cwd)");
-    return NULL;
-  }
+  if (!envd_args(env, info, 5, argv, "processSpawn(file, argv, envp, fds, cwd)")) return NULL;
   uint32_t nfds;
   if (napi_get_array_length(env, argv[3], &nfds) != napi_ok || nfds > MAX_FDS) {
     napi_throw_type_error(env, NULL, "processSpawn: fds must be an array of at most 16 numbers");

@@ -37,11 +37,10 @@ static int get_name(napi_env env, napi_value v, char *buf, size_t cap) { return 
 
 // listXattr(path) -> string[] of attribute names
 static napi_value list_xattr(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 1, argv, "listXattr(path)")) return NULL;
   char path[PATH_MAX_LEN];
-  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
+  if (get_string(env, argv[0], path, sizeof path) < 0) return NULL;
   ssize_t size = listxattr(path, NULL, 0);
   if (size < 0) return envd_throw_errno(env, errno, "listxattr");
   char *buf = malloc(size > 0 ? (size_t)size : 1);
@@ -68,11 +67,10 @@ static napi_value list_xattr(napi_env env, napi_callback_info info) {
 
 // getXattr(path, name) -> Buffer
 static napi_value get_xattr(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 2, argv, "getXattr(path, name)")) return NULL;
   char path[PATH_MAX_LEN], name[NAME_MAX_LEN];
-  if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
+  if (get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
   ssize_t size = getxattr(path, name, NULL, 0);
   if (size < 0) return envd_throw_errno(env, errno, "getxattr");
   void *data;
@@ -93,11 +91,10 @@ static napi_value get_xattr(napi_env env, napi_callback_info info) {
 
 // setXattr(path, name, Buffer value)
 static napi_value set_xattr(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 3, argv, "setXattr(path, name, value)")) return NULL;
   char path[PATH_MAX_LEN], name[NAME_MAX_LEN];
-  if (argc < 3 || get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
+  if ( get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
   void *data;
   size_t len;
   if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
@@ -110,11 +107,10 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
 
 // removeXattr(path, name)
 static napi_value remove_xattr(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!envd_args(env, info, 2, argv, "removeXattr(path, name)")) return NULL;
   char path[PATH_MAX_LEN], name[NAME_MAX_LEN];
-  if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
+  if (get_string(env, argv[0], path, sizeof path) < 0 || get_name(env, argv[1], name, sizeof name) < 0) return NULL;
   if (removexattr(path, name) < 0) return envd_throw_errno(env, errno, "removexattr");
   return NULL;
 }
