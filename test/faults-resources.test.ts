@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -176,16 +176,23 @@ describe("EMFILE under a low open-files limit (prlimit --nofile=192:192)", () =>
     }
   }
 
-  it("with every descriptor taken: new connections are refused, requests on an open one get clean errors", async () => {
-    while (fdKinds(d.pid).total < LIMIT) {
+  /** Descriptors below the limit: the slots the kernel can hand out (an inherited one may sit above it). */
+  const slotsUsed = () => readdirSync(`/proc/${d.pid}/fd`).filter((fd) => Number(fd) < LIMIT).length;
+
+  /** Opens connections to the daemon until it holds every descriptor its limit allows. */
+  async function takeEveryDescriptor(): Promise<void> {
+    for (let opened = 0; slotsUsed() < LIMIT && opened < LIMIT * 2; opened++) {
       const s = tcpConnect(d.port, "127.0.0.1");
       s.on("error", () => {});
       held.push(s);
       await new Promise((r) => s.once("connect", r).once("error", r));
       await new Promise((r) => setTimeout(r, 2));
-      if (held.length > LIMIT * 2) break;
     }
-    assert.ok(fdKinds(d.pid).total >= LIMIT - 1, `the daemon holds ${fdKinds(d.pid).total} descriptors`);
+  }
+
+  it("with every descriptor taken: new connections are refused, requests on an open one get clean errors", async () => {
+    await takeEveryDescriptor();
+    assert.equal(slotsUsed(), LIMIT, `the daemon holds ${slotsUsed()} of ${LIMIT} descriptors`);
     // A new connection is accepted and closed at once (libuv's EMFILE reserve), never left hanging.
     const fresh = await health(d.url, 5000);
     assert.notEqual(fresh, "timeout");
@@ -200,15 +207,21 @@ describe("EMFILE under a low open-files limit (prlimit --nofile=192:192)", () =>
     } finally {
       utimesSync("/etc/passwd", passwd.atime, passwd.mtime);
     }
-    for (const [method, path, body] of [
-      ["GET", `/files?path=${encodeURIComponent(file)}`, undefined],
-      ["POST", `/files?path=${encodeURIComponent(file)}.up`, "x"],
-      ["POST", "/filesystem.Filesystem/ListDir", '{"path":"/tmp"}'],
-      ["POST", "/filesystem.Filesystem/CreateWatcher", '{"path":"/tmp"}'],
-      ["GET", "/metrics", undefined],
+    // Each request runs with every slot taken again: it succeeds or says what ran out, with the status its route uses.
+    for (const [method, path, body, failure] of [
+      ["GET", `/files?path=${encodeURIComponent(file)}`, undefined, 500],
+      ["POST", `/files?path=${encodeURIComponent(file)}.up`, "x", 500],
+      ["POST", "/filesystem.Filesystem/ListDir", '{"path":"/tmp"}', 429],
+      ["POST", "/filesystem.Filesystem/CreateWatcher", '{"path":"/tmp"}', 429],
+      ["GET", "/metrics", undefined, 500],
     ] as const) {
+      await takeEveryDescriptor();
       const r = await call(method, path, body ? { "content-type": path.startsWith("/files?") ? "application/octet-stream" : "application/json" } : {}, body);
-      assert.ok(typeof r.status === "number" && (r.status < 300 || r.status >= 500), `${method} ${path}: ${r.status}`);
+      const text = r.body.toString();
+      if (r.status === 200) continue;
+      assert.equal(r.status, failure, `${method} ${path}: ${r.status} ${text}`);
+      assert.match(text, /too many open files/, `${method} ${path}`);
+      if (failure === 429) assert.equal(JSON.parse(text).code, "resource_exhausted");
     }
   });
 

@@ -97,7 +97,7 @@ export function controlRoutes(ctx: DaemonContext): Record<string, RouteHandler> 
         );
       } catch (err) {
         log.error({ err }, "metrics failed");
-        sendEmpty(res, 500);
+        sendJsonError(res, 500, `error reading metrics: ${(err as Error)?.message ?? String(err)}`);
       }
     },
 

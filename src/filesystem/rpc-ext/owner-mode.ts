@@ -5,7 +5,7 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { ChmodRequest, ChmodResponseSchema, ChownRequest, ChownResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
 import { lookupGroupId, lookupUserByNameOrId } from "../../users/passwd.js";
 import { entryInfo } from "../entry-info.js";
-import { goPathError } from "../errors.js";
+import { fsFailureCode, goPathError } from "../errors.js";
 import { fsRequest, type FsRequest } from "../request.js";
 import { walkTree } from "../walk.js";
 
@@ -13,7 +13,7 @@ function fsFailure(err: unknown, op: string, path: string | Buffer): ConnectErro
   if (err instanceof ConnectError) return err;
   const shown = path.toString();
   if ((err as NodeJS.ErrnoException).code === "ENOENT") return new ConnectError(`file not found: ${goPathError(op, shown, err)}`, Code.NotFound);
-  return new ConnectError(`error changing file: ${goPathError(op, shown, err)}`, Code.Internal);
+  return new ConnectError(`error changing file: ${goPathError(op, shown, err)}`, fsFailureCode(err));
 }
 
 /** Resolves the target and checks it exists; the final symlink is followed, so the jail checks its target too. */

@@ -5,7 +5,7 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { MakeDirRequest, MakeDirResponseSchema } from "../../gen/filesystem_pb.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
-import { goPathError } from "../errors.js";
+import { fsFailureCode, goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
 
 /**
@@ -22,7 +22,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
     existing = statSync(path).isDirectory();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new ConnectError(`error getting file info: ${goPathError("stat", path, err)}`, Code.Internal);
+      throw new ConnectError(`error getting file info: ${goPathError("stat", path, err)}`, fsFailureCode(err));
     }
   }
   if (existing === true) throw new ConnectError(`directory already exists: ${path}`, Code.AlreadyExists);
@@ -31,7 +31,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
   try {
     await ensureDirs(path, r.user.uid, r.user.gid);
   } catch (err) {
-    throw new ConnectError((err as Error).message, Code.Internal);
+    throw new ConnectError((err as Error).message, fsFailureCode(err));
   }
   return { entry: entryInfo(path, { fsRoot: ctx.config.fsRoot }) };
 }

@@ -6,7 +6,7 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { MoveRequest, MoveResponseSchema } from "../../gen/filesystem_pb.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
-import { goPathError } from "../errors.js";
+import { fsFailureCode, goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
 
 /**
@@ -23,7 +23,7 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
   try {
     await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
-    throw new ConnectError((err as Error).message, Code.Internal);
+    throw new ConnectError((err as Error).message, fsFailureCode(err));
   }
   try {
     renameSync(source, destination);
@@ -31,7 +31,7 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
     // Go's *os.LinkError text: "rename <src> <dst>: <strerror>".
     const text = goPathError("rename", `${source} ${destination}`, err);
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${text}`, Code.NotFound);
-    throw new ConnectError(`error renaming: ${text}`, Code.Internal);
+    throw new ConnectError(`error renaming: ${text}`, fsFailureCode(err));
   }
   return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }) };
 }

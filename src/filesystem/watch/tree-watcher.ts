@@ -1,7 +1,7 @@
-import { isUploadTempName } from "../upload-temp-name.js";
-import { readdirSync, type Dirent } from "node:fs";
+import { closeSync, openSync, readdirSync, type Dirent } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EventType } from "../../gen/filesystem_pb.js";
+import { isUploadTempName } from "../upload-temp-name.js";
 import { IN, Inotify, WATCH_MASK, type RawInotifyEvent } from "./inotify.js";
 
 /** One filesystem event as envd reports it, before entry info is attached. */
@@ -38,11 +38,25 @@ export function watchLimitError(err: unknown, path: string): ConnectError {
       Code.ResourceExhausted,
     );
   }
+  // inotify_init1 says EMFILE both for the per-user instance limit and for a full descriptor table.
+  if (code === "EMFILE" && descriptorTableFull()) {
+    return new ConnectError(`cannot watch '${path}': too many open files`, Code.ResourceExhausted);
+  }
   if (code === "EMFILE") {
     return new ConnectError(`cannot watch '${path}': too many inotify instances (raise fs.inotify.max_user_instances)`, Code.ResourceExhausted);
   }
+  if (code === "ENFILE") return new ConnectError(`cannot watch '${path}': too many open files in the system`, Code.ResourceExhausted);
   if (code === "ENOMEM") return new ConnectError(`cannot watch '${path}': out of kernel memory for inotify`, Code.ResourceExhausted);
   return new ConnectError(`error adding path ${path} to watcher: ${(err as Error)?.message ?? String(err)}`, Code.Internal);
+}
+
+function descriptorTableFull(): boolean {
+  try {
+    closeSync(openSync("/dev/null", "r"));
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EMFILE";
+  }
 }
 
 const SLASH = "/";
