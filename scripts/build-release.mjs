@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Builds the release: release/envd.cjs (one bundled file, native parts in release/native/),
-// release/envd (a Node single-executable application with the native parts embedded as SEA
-// assets) and release/envd-ts-<version>-linux-<arch>.tar.gz holding both.
+// Builds the release: release/envd.cjs (one bundled file; native parts in release/native/ and
+// the web terminal's page in release/terminal-assets/), release/envd (a Node single-executable
+// application with both embedded as SEA assets) and release/envd-ts-<version>-linux-<arch>.tar.gz
+// holding all of it.
 //
 //   node scripts/build-release.mjs            everything
-//   node scripts/build-release.mjs --bundle   only envd.cjs and native/ (seconds; no SEA)
+//   node scripts/build-release.mjs --bundle   only envd.cjs, native/ and terminal-assets/ (seconds; no SEA)
 //
 // Needs the native build (npm run build:native) and node-pty's pty.node. The SEA is made
 // from the Node binary running this script, so build with the Node the release targets.
@@ -30,6 +31,8 @@ const NATIVE_SOURCES = {
   "envd-launcher": join(ROOT, "native/build/Release/envd-launcher"),
   "pty.node": join(ROOT, "node_modules/node-pty/build/Release/pty.node"),
 };
+
+const TERMINAL_ASSETS = "terminal-assets";
 
 const bundleOnly = process.argv.includes("--bundle");
 
@@ -68,19 +71,6 @@ const nodePtyLoader = {
   },
 };
 
-/** The web terminal's page assets go into the bundle as strings: nothing is read at run time. */
-function embeddedTerminalAssets(assets) {
-  return {
-    name: "embedded-terminal-assets",
-    setup(b) {
-      b.onLoad({ filter: /src[\\/]terminal[\\/]assets\.ts$/ }, () => ({
-        loader: "js",
-        contents: `const assets = ${JSON.stringify(assets)};\nexport function terminalAssets() { return assets; }\n`,
-      }));
-    },
-  };
-}
-
 /**
  * ws tries its optional native speed-ups (bufferutil, utf-8-validate) and falls back to
  * JavaScript when require() throws. Left external, a single executable would print a warning
@@ -94,8 +84,15 @@ const absentOptionalModules = {
   },
 };
 
+/** The web terminal's page assets, beside the bundle (and SEA assets in the executable): read when the page is first opened. */
+async function terminalAssetFiles() {
+  const { js, css } = await buildTerminalAssets({ write: false });
+  mkdirSync(join(OUT, TERMINAL_ASSETS), { recursive: true });
+  writeFileSync(join(OUT, TERMINAL_ASSETS, "terminal.js"), js);
+  writeFileSync(join(OUT, TERMINAL_ASSETS, "terminal.css"), css);
+}
+
 async function bundle() {
-  const assets = await buildTerminalAssets({ write: false });
   const result = await build({
     entryPoints: [join(ROOT, "src/release/bundle-entry.ts")],
     outfile: join(OUT, "envd.cjs"),
@@ -111,7 +108,7 @@ async function bundle() {
     legalComments: "none",
     logLevel: "warning",
     metafile: true,
-    plugins: [nodePtyLoader, embeddedTerminalAssets(assets), absentOptionalModules],
+    plugins: [nodePtyLoader, absentOptionalModules],
   });
   const inputs = Object.keys(result.metafile.inputs).filter((p) => p.includes("node_modules"));
   if (inputs.some((p) => /node_modules[\\/](e2b|@grpc|tsx|typescript)[\\/]/.test(p))) throw new Error("a dev-only package ended up in the bundle");
@@ -137,6 +134,7 @@ function singleExecutable(hashes) {
   writeFileSync(manifest, JSON.stringify({ version: VERSION, files: hashes }));
   const assets = { "native-manifest.json": manifest };
   for (const name of Object.keys(hashes)) assets[name] = join(OUT, "native", name);
+  for (const name of ["terminal.js", "terminal.css"]) assets[name] = join(OUT, TERMINAL_ASSETS, name);
   const blob = join(work, "sea-prep.blob");
   const config = join(work, "sea-config.json");
   writeFileSync(config, JSON.stringify({ main: join(OUT, "envd.cjs"), output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }, null, 2));
@@ -169,6 +167,7 @@ function tarball() {
   copyFileSync(join(OUT, "envd"), join(stage, "envd"));
   copyFileSync(join(OUT, "envd.cjs"), join(stage, "envd.cjs"));
   cpSync(join(OUT, "native"), join(stage, "native"), { recursive: true });
+  cpSync(join(OUT, TERMINAL_ASSETS), join(stage, TERMINAL_ASSETS), { recursive: true });
   cpSync(join(ROOT, "deploy"), join(stage, "deploy"), { recursive: true });
   const file = join(OUT, `${NAME}.tar.gz`);
   execFileSync("tar", ["-C", join(OUT, ".tar"), "--owner=0", "--group=0", "--numeric-owner", "--sort=name", "-czf", file, NAME]);
@@ -178,6 +177,7 @@ function tarball() {
 
 mkdirSync(OUT, { recursive: true });
 await step("bundle release/envd.cjs", bundle);
+await step(`web terminal assets release/${TERMINAL_ASSETS}/`, terminalAssetFiles);
 const hashes = await step("native parts release/native/", () => copyNative(join(OUT, "native")));
 if (!bundleOnly) {
   await step("single executable release/envd", () => singleExecutable(hashes));

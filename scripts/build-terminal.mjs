@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the web terminal's page assets: xterm.js, its fit add-on and src/terminal/page/client.ts
 // bundled into one script, and xterm's stylesheet with ours, written to dist/terminal-assets/
-// (served by dist/) and returned to scripts/build-release.mjs (embedded in the release).
+// (served by dist/) and returned to scripts/build-release.mjs (which ships them beside the
+// bundle and as SEA assets).
 // Typechecks the page code first with its own tsconfig (DOM, not Node).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -168,15 +168,16 @@ describe("release", { timeout: 300_000 }, () => {
     assert.deepEqual(readdirSync(runtime), caches, "no staging directories left behind");
   });
 
-  it("the tarball holds envd, envd.cjs and native/; the bundle runs from it with plain node", async () => {
+  it("the tarball holds envd, envd.cjs, native/ and terminal-assets/; the bundle runs from it with plain node", async () => {
     const unpack = mkdtempSync(join(scratch, "tar-"));
     const tar = spawnSync("tar", ["-xzf", join(RELEASE, tarballName()), "-C", unpack], { encoding: "utf8" });
     assert.equal(tar.status, 0, tar.stderr);
     const [top] = readdirSync(unpack);
     assert.equal(top, tarballName().replace(/\.tar\.gz$/, ""));
     const dir = join(unpack, top!);
-    assert.deepEqual(readdirSync(dir).sort(), ["deploy", "envd", "envd.cjs", "native"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["deploy", "envd", "envd.cjs", "native", "terminal-assets"]);
     assert.deepEqual(readdirSync(join(dir, "native")).sort(), ["envd-launcher", "envd_native.node", "pty.node"]);
+    assert.deepEqual(readdirSync(join(dir, "terminal-assets")).sort(), ["terminal.css", "terminal.js"]);
     assert.equal(statSync(join(dir, "envd")).mode & 0o111, 0o111);
     assert.ok(!existsSync(join(dir, "node_modules")));
 

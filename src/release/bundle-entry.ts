@@ -1,4 +1,4 @@
 // The entry point of release/envd.cjs and the single executable. Import order matters: the
 // native directory is set before any module that loads native code is evaluated.
-import "./native-setup.js";
+import "./release-setup.js";
 import "../main.js";

@@ -33,11 +33,6 @@ let loopDelay: IntervalHistogram | undefined;
  * default metrics use (process_*, nodejs_*), so existing dashboards work unchanged.
  */
 export function registerSelfMetrics(registry: MetricsRegistry): void {
-  if (!loopDelay) {
-    loopDelay = monitorEventLoopDelay({ resolution: 20 });
-    loopDelay.enable();
-  }
-  const delay = loopDelay;
   registry.registerGauge("envd_info", "envd-ts version and the envd protocol version it implements", () => [
     { labels: { version: DAEMON_VERSION, envd_version: ENVD_COMPAT_VERSION, node_version: process.version }, value: 1 },
   ]);
@@ -58,6 +53,13 @@ export function registerSelfMetrics(registry: MetricsRegistry): void {
   // Both lag gauges come from one snapshot per scrape; each scrape starts a new window.
   let lagWindow: { at: number; p99: number; max: number } | undefined;
   const lag = () => {
+    // Measured from the first scrape on: the monitor's timer wakes the daemon every 20 ms and
+    // its histogram holds ~350 KiB, which an idle daemon nobody scrapes should not pay.
+    if (!loopDelay) {
+      loopDelay = monitorEventLoopDelay({ resolution: 20 });
+      loopDelay.enable();
+    }
+    const delay = loopDelay;
     const now = Date.now();
     if (!lagWindow || now - lagWindow.at > 1000) {
       lagWindow = { at: now, p99: delay.count > 0 ? delay.percentile(99) / 1e9 : 0, max: delay.count > 0 ? delay.max / 1e9 : 0 };

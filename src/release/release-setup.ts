@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as sea from "node:sea";
+import { fileURLToPath } from "node:url";
 import { setNativeDir } from "../native.js";
+import { setTerminalAssetReader } from "../terminal/assets.js";
 import { extractNativeFiles, MANIFEST_ASSET, type NativeManifest } from "./native-assets.js";
 
 /**
@@ -19,4 +21,15 @@ function setUpNativeDir(): void {
   setNativeDir(join(dirname(fileURLToPath(import.meta.url)), "native"));
 }
 
+/** The web terminal's page assets: SEA assets, or terminal-assets/ beside the bundle. */
+function setUpTerminalAssets(): void {
+  if (sea.isSea()) {
+    setTerminalAssetReader((name) => sea.getAsset(name, "utf8"));
+    return;
+  }
+  const dir = join(dirname(fileURLToPath(import.meta.url)), "terminal-assets");
+  setTerminalAssetReader((name) => readFileSync(join(dir, name), "utf8"));
+}
+
 setUpNativeDir();
+setUpTerminalAssets();
