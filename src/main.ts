@@ -9,7 +9,6 @@ import { DaemonState } from "./state.js";
 import type { DaemonContext } from "./daemon-context.js";
 import { startServer, type Capability } from "./server.js";
 import { controlRoutes } from "./system/control-routes.js";
-import { registerSystemService } from "./system/system-service.js";
 import { processCapability } from "./process/index.js";
 import { filesystemCapability } from "./filesystem/index.js";
 import { proxyCapability } from "./proxy/index.js";
@@ -86,7 +85,18 @@ async function main(): Promise<void> {
   }
   const processes = processCapability(ctx);
   const capabilities: Capability[] = [
-    { rest: controlRoutes(ctx), rpc: (router) => registerSystemService(router, ctx) },
+    {
+      rest: controlRoutes(ctx),
+      lazyRpc: [
+        {
+          typeNames: ["envdts.v1.System"],
+          load: async () => {
+            const { registerSystemService } = await import("./system/system-service.js");
+            return (router) => registerSystemService(router, ctx);
+          },
+        },
+      ],
+    },
     processes,
     filesystemCapability(ctx),
     proxyCapability(ctx),
@@ -107,7 +117,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   log.info({ port: server.port, address: server.address, pid: process.pid, init: isInit() || undefined }, "listening");
-  warmUpLazyModules(log);
+  warmUpLazyModules(log, server.loadLazyServices);
 
   let stopping = false;
   const stop = (signal: string) => {

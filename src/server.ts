@@ -4,7 +4,7 @@ import { createServer as createHttp2Server, type ServerHttp2Session } from "node
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import type { DaemonContext } from "./daemon-context.js";
 import { rejectUnknownBasicUser, unknownBasicUser } from "./auth/request-user.js";
-import { connectHandler } from "./http/connect-adapter.js";
+import { connectHandler, type LazyServices } from "./http/connect-adapter.js";
 import { applyCors } from "./http/cors.js";
 import { HttpError, sendEmpty, sendJsonError, sendText } from "./http/respond.js";
 import { endStreamsOnShutdown, loggedRpcCode, recordRpcCode, rpcLogKey, type RpcLogInfo } from "./http/rpc-interceptors.js";
@@ -15,6 +15,8 @@ import { requestMetrics } from "./system/request-metrics.js";
 /** A capability plugs RPC services and REST routes into the one server. */
 export interface Capability {
   rpc?(router: ConnectRouter): void;
+  /** Services registered at their first request (see LazyServices). */
+  lazyRpc?: LazyServices[];
   /** Keyed "METHOD /path". */
   rest?: Record<string, RouteHandler>;
   /** Keyed by path prefix ("/proxy/"), any method; tried when no exact route matches. */
@@ -55,6 +57,8 @@ export function listRoutes(capabilities: Capability[]): RouteTable {
 export interface RunningServer {
   port: number;
   address: string;
+  /** Registers the lazy services now (see warm-up.ts). */
+  loadLazyServices(): Promise<void>;
   /** Stops accepting, ends streams, waits for responses, closes capabilities. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -78,7 +82,11 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   const rpcHandler = connectHandler({
     routes: (router) => {
       for (const cap of capabilities) cap.rpc?.(router);
-      for (const h of router.handlers) rpcPaths.add(h.requestPath);
+    },
+    lazy: capabilities.flatMap((cap) => cap.lazyRpc ?? []),
+    onRegistered: (paths) => {
+      if (rpcPaths.size && paths.length) log.debug({ rpc: paths }, "rpc services registered");
+      paths.forEach((p) => rpcPaths.add(p));
     },
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
@@ -89,7 +97,8 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     log,
   });
 
-  log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort() }, "routes");
+  const lazyServices = capabilities.flatMap((cap) => (cap.lazyRpc ?? []).flatMap((l) => l.typeNames));
+  log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort(), lazyServices }, "routes");
 
   let nextRequestId = 1;
   // In-flight requests per HTTP/1.1 socket, so shutdown can close the idle ones.
@@ -222,6 +231,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   return {
     port,
     address: config.listenAddress,
+    loadLazyServices: rpcHandler.loadLazyServices,
     async shutdown(graceMs = 5000) {
       const deadline = Date.now() + graceMs;
       net.close();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileSignature } from "../src/auth/signature.js";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
 import { httpRequest } from "./helpers/files-http.js";
-import { health, rawExchange } from "./helpers/hostile.js";
+import { health, rawExchange, waitFor } from "./helpers/hostile.js";
 
 const TOKEN = "s3cret-token-0123456789abcdef";
 const TOKEN_CASES = {
@@ -37,9 +37,15 @@ before(async () => {
   file = join(dir, "f.txt");
   writeFileSync(file, "secret content\n");
   d = await startDaemon({ args: ["--access-token", TOKEN, "--log-level", "debug"] });
-  const rec = d.logs.find((l) => l.msg === "routes") as unknown as typeof routes | undefined;
+  const rec = d.logs.find((l) => l.msg === "routes") as unknown as (typeof routes & { lazyServices: string[] }) | undefined;
   assert.ok(rec, "the daemon logs its route table at debug level");
-  routes = rec;
+  // Extension services register after start (at first use, or in the warm-up of an unbundled
+  // daemon); each logs its RPCs. Every one of them is part of the table.
+  const lazyRpc = () => d.logs.filter((l) => l.msg === "rpc services registered").flatMap((l) => (l as unknown as { rpc: string[] }).rpc);
+  const registered = (service: string) => lazyRpc().some((p) => p.startsWith(`/${service}/`));
+  assert.ok(rec.lazyServices.includes("envdts.v1.ProcessControl"), JSON.stringify(rec.lazyServices));
+  assert.ok(await waitFor(() => rec.lazyServices.every(registered), 10_000), `registered: ${JSON.stringify(lazyRpc())}`);
+  routes = { ...rec, rpc: [...rec.rpc, ...lazyRpc()] };
 });
 
 after(async () => {

@@ -48,6 +48,16 @@ async function exercise(d: StartedDaemon, scratch: string): Promise<void> {
   const health = await fetch(`${d.url}/health`);
   assert.equal(health.status, 204);
 
+  // Extension services load at their first request (nothing loads them early in a release):
+  // three first calls at once all get answers, and an unknown method of one is still a 404.
+  const ext = (path: string) => fetch(`${d.url}/envdts.v1.${path}`, { method: "POST", headers: { "content-type": "application/json", ...USER_AUTH }, body: "{}" });
+  const firstCalls = await Promise.all([ext("System/HealthCheck"), ext("ProcessControl/ListProcesses"), ext("System/GetSystemInfo")]);
+  assert.deepEqual(firstCalls.map((r) => r.status), [200, 200, 200]);
+  assert.ok(Array.isArray(((await firstCalls[1]!.json()) as { processes?: unknown[] }).processes ?? []));
+  const unknown = await ext("System/NoSuchMethod");
+  assert.equal(unknown.status, 404);
+  assert.equal(await unknown.text(), "404 page not found\n");
+
   const stat = await fetch(`${d.url}/filesystem.Filesystem/Stat`, { method: "POST", headers: { "content-type": "application/json", ...USER_AUTH }, body: JSON.stringify({ path: "/etc/hostname" }) });
   assert.equal(stat.status, 200);
   assert.equal(((await stat.json()) as { entry: { name: string } }).entry.name, "hostname");
@@ -81,7 +91,8 @@ async function exercise(d: StartedDaemon, scratch: string): Promise<void> {
   assert.equal((await fetch(`${d.url}/openapi.json`)).status, 200);
 
   const reflection = new GrpcReflection(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure(), {}, "v1");
-  assert.ok((await reflection.listServices()).includes("process.Process"));
+  const services = await reflection.listServices();
+  for (const name of ["process.Process", "filesystem.Filesystem", "envdts.v1.Proxy", "envdts.v1.FilesystemExt", "grpc.reflection.v1.ServerReflection"]) assert.ok(services.includes(name), services.join(", "));
 
   // The web terminal: its embedded assets and a shell over the WebSocket.
   const js = await fetch(`${d.url}/terminal/terminal.js`);

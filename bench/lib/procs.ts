@@ -105,9 +105,14 @@ export function setDefaultDaemonBuild(build: DaemonBuild): void {
   defaultDaemonBuild = build;
 }
 
+/** The file a build runs, relative to the repository root. */
+export function daemonFile(build: DaemonBuild): string {
+  return { sea: "release/envd", bundle: "release/envd.cjs", dist: "dist/main.js" }[build];
+}
+
 /** The command line (without the daemon's own flags) for a build; throws when it was not built. */
 export function daemonCommand(build: DaemonBuild, nodeArgs: string[] = []): string[] {
-  const file = { sea: "release/envd", bundle: "release/envd.cjs", dist: "dist/main.js" }[build];
+  const file = daemonFile(build);
   if (!existsSync(join(ROOT, file))) throw new Error(`${file} is missing: run ${build === "dist" ? "npx tsc -p tsconfig.json" : "npm run build:release"} first`);
   if (build === "sea") {
     if (nodeArgs.length) throw new Error("node flags need --daemon dist or bundle (the single executable takes none)");

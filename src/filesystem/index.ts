@@ -1,7 +1,6 @@
 import type { DaemonContext } from "../daemon-context.js";
 import type { Capability } from "../server.js";
 import { filesRoutes } from "../files-http/routes.js";
-import { registerFilesystemExtService } from "./rpc-ext/service.js";
 import { registerFilesystemService } from "./rpc/service.js";
 import { WatcherRegistry } from "./watch/registry.js";
 import { DirWatcher } from "./watch/dir-watcher.js";
@@ -17,8 +16,16 @@ export function filesystemCapability(ctx: DaemonContext): Capability {
   return {
     rpc(router) {
       registerFilesystemService(router, ctx, watchers);
-      registerFilesystemExtService(router, ctx);
     },
+    lazyRpc: [
+      {
+        typeNames: ["envdts.v1.FilesystemExt"],
+        load: async () => {
+          const { registerFilesystemExtService } = await import("./rpc-ext/service.js");
+          return (router) => registerFilesystemExtService(router, ctx);
+        },
+      },
+    ],
     close() {
       unregister.forEach((remove) => remove());
       watchers.closeAll();

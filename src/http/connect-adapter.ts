@@ -8,19 +8,43 @@ import type { HttpRequest, HttpResponse } from "./types.js";
 /** A message size no response reaches (connect compresses messages of at least this many bytes). */
 const NEVER_COMPRESS = 2 ** 31 - 1;
 
+/**
+ * Services registered at their first request: their code and protobuf descriptors are
+ * imported then, so a daemon whose clients never call them (every E2B client) neither
+ * decodes nor keeps them.
+ */
+export interface LazyServices {
+  /** Fully-qualified names of the services `load` registers ("envdts.v1.System"). */
+  typeNames: string[];
+  /**
+   * Imports the services and returns what registers them. `loadAll` registers every lazy
+   * service (gRPC reflection, which lists them all, calls it before answering).
+   */
+  load(): Promise<(router: ConnectRouter, loadAll: () => Promise<void>) => void>;
+}
+
 /** Options for {@link connectHandler}. */
 export interface ConnectHandlerOptions extends ConnectRouterOptions {
   routes(router: ConnectRouter): void;
+  lazy?: LazyServices[];
+  /** Told the request path of every RPC as it is registered, lazy ones included. */
+  onRegistered?(requestPaths: string[]): void;
   /** Answers paths that name no registered RPC. */
   notFound(req: HttpRequest, res: HttpResponse): void;
   log: Logger;
+}
+
+/** What {@link connectHandler} returns: the request handler, and a way to register the lazy services now. */
+export interface RpcHandler {
+  (req: HttpRequest, res: HttpResponse, contextValues: ContextValues): void;
+  loadLazyServices(): Promise<void>;
 }
 
 /**
  * Serves Connect, gRPC and gRPC-Web for the registered services, like connect-node's
  * connectNodeAdapter, but reports write failures through our logger instead of console.error.
  */
-export function connectHandler(options: ConnectHandlerOptions): (req: HttpRequest, res: HttpResponse, contextValues: ContextValues) => void {
+export function connectHandler(options: ConnectHandlerOptions): RpcHandler {
   options.acceptCompression ??= [compressionGzip, compressionBrotli];
   // JSON that is not UTF-8 is refused (invalid_argument), as Go's protojson refuses it, instead of
   // reaching handlers with U+FFFD in place of the bad bytes. connect-es reads textDecoder from here.
@@ -32,11 +56,50 @@ export function connectHandler(options: ConnectHandlerOptions): (req: HttpReques
   // Innermost, so the request log records the corrected code.
   options.interceptors = [...(options.interceptors ?? []), parseErrorsAreInvalidArgument()];
   const router = createConnectRouter(options);
+  const byPath = new Map<string, (typeof router.handlers)[number]>();
+  const indexNewHandlers = () => {
+    const added = router.handlers.filter((h) => !byPath.has(h.requestPath));
+    for (const h of added) byPath.set(h.requestPath, h);
+    options.onRegistered?.(added.map((h) => h.requestPath));
+  };
   options.routes(router);
-  const byPath = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  return (req, res, contextValues) => {
-    const handler = byPath.get((req.url ?? "").split("?", 1)[0]!);
+  indexNewHandlers();
+
+  const lazyLoads = new Map<string, () => Promise<void>>();
+  const loadAll = async (): Promise<void> => {
+    await Promise.all([...new Set(lazyLoads.values())].map((load) => load()));
+  };
+  for (const lazy of options.lazy ?? []) {
+    let loading: Promise<void> | undefined;
+    const load = () =>
+      (loading ??= lazy.load().then(
+        (register) => {
+          register(router, loadAll);
+          indexNewHandlers();
+        },
+        (err) => {
+          loading = undefined;
+          throw err;
+        },
+      ));
+    for (const name of lazy.typeNames) lazyLoads.set(name, load);
+  }
+
+  const serve = (req: HttpRequest, res: HttpResponse, contextValues: ContextValues): void => {
+    const path = (req.url ?? "").split("?", 1)[0]!;
+    const handler = byPath.get(path);
     if (!handler) {
+      const load = lazyLoads.get(path.slice(1, path.lastIndexOf("/")));
+      if (load && !res.headersSent) {
+        load().then(
+          () => (byPath.has(path) ? serve(req, res, contextValues) : options.notFound(req, res)),
+          (err) => {
+            options.log.error({ err, path }, "cannot load an RPC service");
+            if (!res.headersSent) res.writeHead(500).end();
+          },
+        );
+        return;
+      }
       options.notFound(req, res);
       return;
     }
@@ -60,6 +123,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: HttpReques
         else res.destroy();
       });
   };
+  return Object.assign(serve, { loadLazyServices: loadAll });
 }
 
 /**

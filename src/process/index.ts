@@ -5,7 +5,7 @@ import { createCgroupManager } from "../limits/cgroup-detect.js";
 import { protectDaemon } from "../limits/self-protect.js";
 import type { Capability } from "../server.js";
 import { ProcessRegistry } from "./registry.js";
-import { registerProcessServices } from "./service.js";
+import { registerProcessService } from "./service.js";
 import { metrics } from "../system/metrics-registry.js";
 
 /**
@@ -54,8 +54,17 @@ export function processCapability(ctx: DaemonContext): ProcessCapability {
     registry,
     policy,
     rpc(router) {
-      registerProcessServices(router, { ctx, registry, policy });
+      registerProcessService(router, { ctx, registry, policy });
     },
+    lazyRpc: [
+      {
+        typeNames: ["envdts.v1.ProcessControl"],
+        load: async () => {
+          const { registerProcessControlService } = await import("./control-service.js");
+          return (router) => registerProcessControlService(router, { ctx, registry, policy });
+        },
+      },
+    ],
     async close() {
       unregister.forEach((remove) => remove());
       await registry.closeAll();

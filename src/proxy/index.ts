@@ -5,7 +5,6 @@ import { metrics } from "../system/metrics-registry.js";
 import { PortExposer } from "./port-exposure.js";
 import { registerProxyMetrics } from "./proxy-metrics.js";
 import { ProxyRegistry } from "./registry.js";
-import { registerProxyService } from "./rpc/service.js";
 
 /**
  * The envdts.v1.Proxy service (managed TCP/UDP/HTTP/HTTPS/WebSocket proxies, listening ports,
@@ -18,7 +17,15 @@ export function proxyCapability(ctx: DaemonContext): Capability {
   exposer.start();
   const unregisterMetrics = registerProxyMetrics(metrics, registry);
   return {
-    rpc: (router) => registerProxyService(router, { registry, exposer, log: ctx.log }),
+    lazyRpc: [
+      {
+        typeNames: ["envdts.v1.Proxy"],
+        load: async () => {
+          const { registerProxyService } = await import("./rpc/service.js");
+          return (router) => registerProxyService(router, { registry, exposer, log: ctx.log });
+        },
+      },
+    ],
     prefixRoutes: { [GATEWAY_PREFIX]: (req, res) => gateway.handle(req, res) },
     upgradeRoutes: { [GATEWAY_PREFIX]: (req, socket, head) => gateway.upgrade(req, socket, head) },
     async close() {

@@ -1,7 +1,19 @@
 import type { Capability } from "../server.js";
-import { registerReflection } from "./reflection-service.js";
 
-/** gRPC server reflection (v1 and v1alpha), so `grpcurl -plaintext host:49983 list` works. */
+/**
+ * gRPC server reflection (v1 and v1alpha), so `grpcurl -plaintext host:49983 list` works.
+ * Loaded at its first request, with the descriptors of every service.
+ */
 export function reflectionCapability(): Capability {
-  return { rpc: (router) => registerReflection(router) };
+  return {
+    lazyRpc: [
+      {
+        typeNames: ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"],
+        load: async () => {
+          const { registerReflection } = await import("./reflection-service.js");
+          return (router, loadAll) => registerReflection(router, loadAll);
+        },
+      },
+    ],
+  };
 }

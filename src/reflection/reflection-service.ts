@@ -43,23 +43,25 @@ export function answer(index: DescriptorIndex, q: Question, sent: Set<string>): 
 
 /**
  * Registers grpc.reflection.v1 and v1alpha ServerReflection on `router`. The services are
- * read from the router when the first question arrives, so every service registered on the
- * server is listed whatever the order of registration. Bidi streaming: HTTP/2 only (h2c).
+ * read from the router when the first question arrives, after `loadAll` has registered the
+ * lazy ones, so every service the server speaks is listed whatever the order of
+ * registration. Bidi streaming: HTTP/2 only (h2c).
  */
-export function registerReflection(router: ConnectRouter): void {
-  let index: DescriptorIndex | undefined;
-  const getIndex = () => (index ??= new DescriptorIndex(router.handlers.map((h) => h.service)));
+export function registerReflection(router: ConnectRouter, loadAll: () => Promise<void>): void {
+  let index: Promise<DescriptorIndex> | undefined;
+  const getIndex = () => (index ??= loadAll().then(() => new DescriptorIndex(router.handlers.map((h) => h.service))));
   router.service(v1.ServerReflection, {
     async *serverReflectionInfo(requests) {
       const sent = new Set<string>();
-      for await (const req of requests) yield { validHost: req.host, originalRequest: req, messageResponse: answer(getIndex(), req.messageRequest, sent) };
+      for await (const req of requests) yield { validHost: req.host, originalRequest: req, messageResponse: answer(await getIndex(), req.messageRequest, sent) };
     },
   });
   router.service(v1alpha.ServerReflection, {
     async *serverReflectionInfo(requests) {
       const sent = new Set<string>();
       for await (const req of requests) {
-        yield { validHost: req.host, originalRequest: req, messageResponse: answer(getIndex(), req.messageRequest, sent) as MessageInitShape<typeof v1alpha.ServerReflectionResponseSchema>["messageResponse"] };
+        const messageResponse = answer(await getIndex(), req.messageRequest, sent) as MessageInitShape<typeof v1alpha.ServerReflectionResponseSchema>["messageResponse"];
+        yield { validHost: req.host, originalRequest: req, messageResponse };
       }
     },
   });

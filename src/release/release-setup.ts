@@ -4,6 +4,7 @@ import * as sea from "node:sea";
 import { fileURLToPath } from "node:url";
 import { setNativeDir } from "../native.js";
 import { setTerminalAssetReader } from "../terminal/assets.js";
+import { markBundled } from "./bundled.js";
 import { extractNativeFiles, MANIFEST_ASSET, type NativeManifest } from "./native-assets.js";
 
 /**
@@ -31,5 +32,6 @@ function setUpTerminalAssets(): void {
   setTerminalAssetReader((name) => readFileSync(join(dir, name), "utf8"));
 }
 
+markBundled();
 setUpNativeDir();
 setUpTerminalAssets();
