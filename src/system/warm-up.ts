@@ -13,7 +13,7 @@ import { isBundled } from "../release/bundled.js";
  *
  * From the release bundle only node-pty is loaded early (its pty.node is a file): the other
  * modules are already in memory as code and need no descriptor to evaluate, so a daemon that
- * never uses them does not hold them (~1.5 MiB less when idle).
+ * never uses them does not hold them (with the lazy extension services: idle RSS 59.0 → 57.1 MiB).
  */
 export function warmUpLazyModules(log: Logger, loadLazyServices: () => Promise<void>): void {
   const loads: Array<[string, () => Promise<unknown>]> = [["node-pty", loadNodePty]];
