@@ -72,6 +72,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   const upgradeRoutes = capabilities.flatMap((cap) => Object.entries(cap.upgradeRoutes ?? {}));
   const ownTokenCheck = new Set(capabilities.flatMap((cap) => cap.ownTokenCheck ?? []));
   const rpcPaths = new Set<string>();
+  let routesLogged = false;
   // Metrics are labelled by route pattern, never by the raw path a client sent.
   const routeLabel = (method: string | undefined, path: string): string => {
     if (routes.has(`${method} ${path}`) || rpcPaths.has(path)) return path;
@@ -85,8 +86,9 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     },
     lazy: capabilities.flatMap((cap) => cap.lazyRpc ?? []),
     onRegistered: (paths) => {
-      if (rpcPaths.size && paths.length) log.debug({ rpc: paths }, "rpc services registered");
       paths.forEach((p) => rpcPaths.add(p));
+      // The eager ones are in the route table below; lazy ones are logged as they arrive.
+      if (routesLogged && paths.length) log.debug({ rpc: paths }, "rpc services registered");
     },
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
@@ -99,6 +101,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
 
   const lazyServices = capabilities.flatMap((cap) => (cap.lazyRpc ?? []).flatMap((l) => l.typeNames));
   log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort(), lazyServices }, "routes");
+  routesLogged = true;
 
   let nextRequestId = 1;
   // In-flight requests per HTTP/1.1 socket, so shutdown can close the idle ones.

@@ -90,7 +90,7 @@ export function connectHandler(options: ConnectHandlerOptions): RpcHandler {
     const handler = byPath.get(path);
     if (!handler) {
       const load = lazyLoads.get(path.slice(1, path.lastIndexOf("/")));
-      if (load && !res.headersSent) {
+      if (load) {
         load().then(
           () => (byPath.has(path) ? serve(req, res, contextValues) : options.notFound(req, res)),
           (err) => {
