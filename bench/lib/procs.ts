@@ -172,11 +172,11 @@ export async function startBareServer(): Promise<Server> {
  * for /files and Filesystem Stat/ListDir with none of the daemon's extras.
  * HTTP/1.1 on one port, h2c on another.
  */
-export async function startBaselineServer(): Promise<Server> {
+export async function startBaselineServer(opts: { nodeArgs?: string[] } = {}): Promise<Server> {
   const port = await freePort();
   const h2Port = await freePort();
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/servers/baseline-server.ts"), String(port), String(h2Port)], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", join(ROOT, "bench/servers/baseline-server.ts"), String(port), String(h2Port)], {
     cwd: ROOT,
     env: serverEnv(),
     stdio: ["ignore", "ignore", "inherit"],
