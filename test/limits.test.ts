@@ -159,6 +159,20 @@ describe("limits through cgroup v1 (auto mode on a hybrid machine)", { skip: noV
     assert.ok(busy.exit.usage.tasksPeak >= 1);
   });
 
+  it("usage: a pipe command too short for any sample reports the kernel's account at exit (wait4 rusage)", async () => {
+    // ~60 ms of CPU in one process, done before the first timed sample (100 ms) could see it.
+    const r = await runExt(g, { process: { cmd: "perl", args: ["-e", '$s = "x" x (32 << 20); $i = 0; $i++ while $i < 2_000_000; print "ok\\n"'] } }, "user");
+    assert.equal(r.out, "ok\n");
+    assert.equal(r.exit.usage.source, "proc");
+    const cpuUs = Number(r.exit.usage.cpuUserUs) + Number(r.exit.usage.cpuSystemUs);
+    assert.ok(cpuUs >= 20_000, `cpu ${cpuUs} µs`);
+    assert.ok(r.exit.usage.tasksPeak >= 1);
+    // The children it waited for count too, as wait4 reports them.
+    const kids = await runExt(g, { process: { cmd: "bash", args: ["-c", "perl -e '$i = 0; $i++ while $i < 5_000_000'; true"] } }, "user");
+    const kidsUs = Number(kids.exit.usage.cpuUserUs) + Number(kids.exit.usage.cpuSystemUs);
+    assert.ok(kidsUs >= 20_000, `cpu with a waited-for child ${kidsUs} µs`);
+  });
+
   it("invalid limits are invalid_argument", async () => {
     const err = await startError(g, { process: { cmd: "true" }, limits: { memoryMaxBytes: 1000 } });
     assert.equal(err.code, grpc.status.INVALID_ARGUMENT);

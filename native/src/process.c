@@ -9,9 +9,13 @@
 //   processTrimMemory(): void                     malloc_trim(0): hand freed heap pages back to the kernel
 //   processPeekZombie(): number                   pid of a child that exited and was not reaped yet, left
 //                                                 unreaped (waitid WNOWAIT); 0 if none, -1 if no children at all
-//   processReap(pid: number): null | [code, signal] waitpid(pid, WNOHANG): how it ended (exit code or
-//                                                 terminating signal, the other null) once reaped; null while it
-//                                                 runs or when it is not our child
+//   processReap(pid: number): null | [code, signal, userUs, systemUs, inBlocks, outBlocks]
+//                                                 wait4(pid, WNOHANG): how it ended (exit code or terminating
+//                                                 signal, the other null) and the CPU time and storage I/O of it
+//                                                 and the children it waited for (rusage), once reaped; null
+//                                                 while it runs or when it is not our child. Not ru_maxrss: a
+//                                                 child started with vfork semantics ran on our memory until its
+//                                                 exec, and exec records that memory's peak as the child's.
 //   processSetSubreaper(on: boolean): void        prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -116,7 +121,9 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int status, r;
-  do r = waitpid(pid, &status, WNOHANG | __WALL);
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  do r = wait4(pid, &status, WNOHANG | __WALL, &ru);
   while (r < 0 && errno == EINTR);
   napi_value out;
   if (r <= 0) {
@@ -128,9 +135,20 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   napi_get_null(env, &sig);
   if (WIFEXITED(status)) napi_create_int32(env, WEXITSTATUS(status), &code);
   else if (WIFSIGNALED(status)) napi_create_int32(env, WTERMSIG(status), &sig);
-  napi_create_array_with_length(env, 2, &out);
+  const double used[4] = {
+      (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec,
+      (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec,
+      (double)ru.ru_inblock,
+      (double)ru.ru_oublock,
+  };
+  napi_create_array_with_length(env, 6, &out);
   napi_set_element(env, out, 0, code);
   napi_set_element(env, out, 1, sig);
+  for (int i = 0; i < 4; i++) {
+    napi_value v;
+    napi_create_double(env, used[i], &v);
+    napi_set_element(env, out, (uint32_t)(2 + i), v);
+  }
   return out;
 }
 

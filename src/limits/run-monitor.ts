@@ -1,5 +1,5 @@
 import type { ProcessCgroup } from "./cgroup.js";
-import { foldUsage, procUsage, type ResourceUsage } from "./usage.js";
+import { foldExitRusage, foldUsage, procUsage, type ExitRusage, type ResourceUsage } from "./usage.js";
 
 /** How often a CPU time limit is checked. */
 export const CPU_CHECK_MS = 50;
@@ -18,6 +18,11 @@ export interface RunMonitorOptions {
   otherTreePids(): number[];
   /** Called once when the tree's CPU time passed cpuTimeMs. */
   onCpuExceeded(usedMs: number): void;
+  /**
+   * Sample at once, so that a run too short for the first timed sample reports something. Not
+   * needed when its exit brings the kernel's account (rusage), and it would delay the start event.
+   */
+  sampleAtStart: boolean;
 }
 
 /**
@@ -40,8 +45,7 @@ export class RunMonitor {
       this.cpuTimer = setInterval(() => this.checkCpu(), CPU_CHECK_MS);
       this.cpuTimer.unref();
     }
-    // A first sample at once (the command has just been exec'd), so even short commands report something.
-    this.sample();
+    if (this.o.sampleAtStart) this.sample();
     this.sampleTimer = setTimeout(() => {
       this.sample();
       this.sampleTimer = setInterval(() => this.sample(), PROC_SAMPLE_MS);
@@ -85,13 +89,14 @@ export class RunMonitor {
     return this.sample();
   }
 
-  /** Stops watching and returns the final usage (read from the cgroup before it is removed). */
-  finish(): ResourceUsage | undefined {
+  /** Stops watching and returns the final usage (read from the cgroup before it is removed, with the exit's rusage when there is one). */
+  finish(rusage?: ExitRusage): ResourceUsage | undefined {
     if (this.finished) return this.finished;
     clearInterval(this.cpuTimer);
     clearTimeout(this.sampleTimer);
     clearInterval(this.sampleTimer);
     if (this.o.cgroup) this.last = foldUsage(this.last, this.o.cgroup.usage());
+    if (rusage) this.last = foldExitRusage(this.last, rusage);
     if (this.last) this.finished = { ...this.last, memoryCurrentBytes: 0, tasksCurrent: 0 };
     return this.finished;
   }

@@ -82,3 +82,32 @@ export function foldUsage(prev: ResourceUsage | undefined, next: ResourceUsage):
     oomKills: Math.max(prev.oomKills, next.oomKills),
   };
 }
+
+/**
+ * What wait4() reported for a process and the children it waited for, when the daemon reaped it.
+ * Not its peak RSS: ru_maxrss of a child started with vfork semantics includes the daemon's own
+ * memory, on which it ran until its exec.
+ */
+export interface ExitRusage {
+  userUs: number;
+  systemUs: number;
+  /** Storage I/O (ru_inblock and ru_oublock, 512-byte blocks, as /proc/<pid>/io read_bytes and write_bytes). */
+  readBytes: number;
+  writeBytes: number;
+}
+
+/**
+ * Adds the kernel's final account of the leader to what was sampled: exact CPU time and storage
+ * I/O however short the command was (a sample can only see the process while it lives).
+ */
+export function foldExitRusage(prev: ResourceUsage | undefined, ru: ExitRusage): ResourceUsage {
+  const base = prev ?? { ...emptyUsage(), source: "proc" as const };
+  return {
+    ...base,
+    cpuUserUs: Math.max(base.cpuUserUs, ru.userUs),
+    cpuSystemUs: Math.max(base.cpuSystemUs, ru.systemUs),
+    ioReadBytes: Math.max(base.ioReadBytes, ru.readBytes),
+    ioWriteBytes: Math.max(base.ioWriteBytes, ru.writeBytes),
+    tasksPeak: Math.max(base.tasksPeak, 1),
+  };
+}

@@ -41,6 +41,8 @@ export interface ChildIO {
   /** A PTY's keeper (session leader waiting for the output to drain); never signalled by tree kills. */
   readonly keeperPid: number | undefined;
   readonly isPty: boolean;
+  /** Its exit carries what it used (RawExit.rusage), so no sample is needed to catch a short run. */
+  readonly exitReportsUsage: boolean;
   /** Set when the launcher failed before or at exec. */
   readonly launchFailure: LaunchFailure | undefined;
   start(events: ChildEvents): void;

@@ -1,11 +1,13 @@
 import { getSystemErrorMap } from "node:util";
-import type { ResourceUsage } from "../limits/usage.js";
+import type { ExitRusage, ResourceUsage } from "../limits/usage.js";
 import { goSignalText } from "./signals.js";
 
 /** How the kernel said a process ended: an exit code or a terminating signal. */
 export interface RawExit {
   code: number | null;
   signal: number | null;
+  /** What it used, when the daemon's reaper collected it (pipe commands). */
+  rusage?: ExitRusage;
 }
 
 /** Why a run ended, as the extension reports it (mirrors envdts.v1.ExitOutcome). */

@@ -214,6 +214,7 @@ export class ManagedProcess implements SubscriptionOwner {
       cpuTimeMs: spec.execution.limits.cpuTimeMs,
       otherTreePids: () => liveTreeMembers(rootOf(run)).filter((p) => p !== child.pid),
       onCpuExceeded: (usedMs) => this.onCpuExceeded(run, usedMs),
+      sampleAtStart: !child.exitReportsUsage,
     });
     run.monitor.start();
     this.run = run;
@@ -304,7 +305,7 @@ export class ManagedProcess implements SubscriptionOwner {
     run.ended = true;
     clearTimeout(run.linger);
     run.child.dispose();
-    const usage = run.monitor?.finish();
+    const usage = run.monitor?.finish(run.raw.rusage);
     const limits = this.spec.execution.limits;
     const cpuLimited = limits.cpuTimeMs !== undefined && (run.killReason === "cpu_limit" || run.raw.signal === SIGXCPU);
     const exit = exitInfo(run.raw, {

@@ -73,13 +73,15 @@ export async function spawnPipeChild(spec: ChildSpec): Promise<ChildIO> {
   }
 
   const failure = parseLaunchStatus(await readAll(status[0]));
-  return new PipeChild(launched.pid, failure, stdinPipe?.[1], outPipe?.[0], errPipe?.[0], launched.whenExited);
+  return new PipeChild(launched.pid, failure, stdinPipe?.[1], outPipe?.[0], errPipe?.[0], launched.whenExited, launched.exitReportsUsage);
 }
 
 /** A started launcher: its pid, and a way to hear of its exit (once). */
 interface Launched {
   pid: number;
   whenExited(cb: (raw: RawExit) => void): void;
+  /** Its exit will carry wait4's rusage (the daemon's reaper collects it). */
+  exitReportsUsage: boolean;
 }
 
 /** Calls back with `raw` once it is known, whether the callback comes before or after. */
@@ -113,15 +115,15 @@ async function startLauncher(args: string[], fds: number[], env: NodeJS.ProcessE
   const latch = exitLatch();
   if (reaperRunning()) {
     const pid = processAddon().processSpawn(LAUNCHER_PATH, [LAUNCHER_PATH, ...args], envList(env), fds, "/");
-    claimChild(pid, ({ code, signal }) => latch.settle({ code, signal }));
-    return { pid, whenExited: latch.whenExited };
+    claimChild(pid, (exit) => latch.settle(exit));
+    return { pid, whenExited: latch.whenExited, exitReportsUsage: true };
   }
   const stdio: StdioOptions = fds.map((fd) => (fd < 0 ? "ignore" : fd));
   const child = spawn(LAUNCHER_PATH, args, { stdio, env, cwd: "/" });
   child.once("exit", (code, signal) => latch.settle({ code, signal: signal ? (SIGNALS[signal] ?? 0) : null }));
   if (child.pid === undefined) throw await new Promise<Error>((resolve) => child.once("error", resolve));
   child.on("error", () => {});
-  return { pid: child.pid, whenExited: latch.whenExited };
+  return { pid: child.pid, whenExited: latch.whenExited, exitReportsUsage: false };
 }
 
 class PipeChild implements ChildIO {
@@ -139,6 +141,7 @@ class PipeChild implements ChildIO {
     stdoutFd: number | undefined,
     stderrFd: number | undefined,
     private readonly whenExited: (cb: (raw: RawExit) => void) => void,
+    readonly exitReportsUsage: boolean,
   ) {
     this.sessionId = pid;
     if (stdinFd !== undefined) {

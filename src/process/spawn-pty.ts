@@ -84,6 +84,7 @@ export async function spawnPtyChild(spec: ChildSpec): Promise<ChildIO> {
 
 class PtyChild implements ChildIO {
   readonly isPty = true;
+  readonly exitReportsUsage = false;
   readonly stdinOpen = false;
   launchFailure: LaunchFailure | undefined;
   /** The command's pid (the keeper's child). */

@@ -1,12 +1,13 @@
 import { ChildProcess } from "node:child_process";
+import type { ExitRusage } from "../limits/usage.js";
 import type { Logger } from "../log.js";
 import { native } from "../native.js";
 import { metrics } from "./metrics-registry.js";
 
 interface ReaperAddon {
   processPeekZombie(): number;
-  /** waitpid(pid, WNOHANG): [exit code, terminating signal] once reaped; null while it runs or when not our child. */
-  processReap(pid: number): [code: number | null, signal: number | null] | null;
+  /** wait4(pid, WNOHANG) once reaped: exit code, terminating signal, CPU time and storage I/O; null while it runs or when not our child. */
+  processReap(pid: number): [code: number | null, signal: number | null, userUs: number, systemUs: number, inBlocks: number, outBlocks: number] | null;
   processSetSubreaper(on: boolean): void;
 }
 
@@ -14,6 +15,7 @@ interface ReaperAddon {
 export interface ClaimedExit {
   code: number | null;
   signal: number | null;
+  rusage: ExitRusage;
 }
 
 /** Children started without libuv (native/src/spawn.c), whose exits the reaper delivers. */
@@ -152,7 +154,8 @@ export class ChildReaper {
         const status = this.addon.processReap(pid);
         if (!status) return n;
         claimed.delete(pid);
-        onExit({ code: status[0], signal: status[1] });
+        const [code, signal, userUs, systemUs, inBlocks, outBlocks] = status;
+        onExit({ code, signal, rusage: { userUs, systemUs, readBytes: inBlocks * 512, writeBytes: outBlocks * 512 } });
         continue;
       }
       if (this.addon.processReap(pid)) {
