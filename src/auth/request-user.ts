@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { failureCode } from "../http/failure-code.js";
 import { lookupUser, type UserAccount } from "../users/passwd.js";
 
 /**
@@ -22,9 +23,7 @@ function lookupRpcUser(name: string): UserAccount | undefined {
   try {
     return lookupUser(name);
   } catch (err) {
-    const errno = (err as NodeJS.ErrnoException).code;
-    const code = errno === "EMFILE" || errno === "ENFILE" ? Code.ResourceExhausted : Code.Internal;
-    throw new ConnectError(`cannot read the user database: ${(err as Error).message}`, code);
+    throw new ConnectError(`cannot read the user database: ${(err as Error).message}`, failureCode(err));
   }
 }
 

@@ -1,10 +1,10 @@
 import { constants, type ReadStream, type Stats } from "node:fs";
-import { readStreamOn } from "./fd-streams.js";
-import { drained } from "./copy-body.js";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { drained } from "./copy-body.js";
+import { readStreamOn } from "./fd-streams.js";
 import type { DaemonContext } from "../daemon-context.js";
 import { createDownloadGzip, gzipLevelFor } from "./adaptive-gzip.js";
 import { HttpError, sendJsonError } from "../http/respond.js";

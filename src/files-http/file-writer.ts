@@ -1,9 +1,9 @@
 import { close as fsClose, closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, lstatSync, open as fsOpen, openSync, type Stats } from "node:fs";
-import { promisify } from "node:util";
-import { uploadTempPath } from "../filesystem/upload-temp-name.js";
 import { chown, lstat, open, readlink, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { uploadTempPath } from "../filesystem/upload-temp-name.js";
 import { getXattr, listXattr, replaceE2bMetadata, setXattr, E2B_XATTR_PREFIX } from "../filesystem/xattr.js";
 import { HttpError } from "../http/respond.js";
 import type { Logger } from "../log.js";

@@ -2,9 +2,10 @@ import { lstatSync, realpathSync, statSync, type BigIntStats } from "node:fs";
 import { posix } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { failureCode } from "../http/failure-code.js";
 import { EntryInfoSchema, FileType, type EntryInfo } from "../gen/filesystem_pb.js";
 import { groupName, userName } from "../users/passwd.js";
-import { fsFailureCode, goPathError } from "./errors.js";
+import { goPathError } from "./errors.js";
 import { goFileModeString } from "./file-mode.js";
 import { readE2bMetadata } from "./xattr.js";
 
@@ -121,7 +122,7 @@ export function entryInfo(path: string | Buffer, opts: EntryInfoOptions = {}): E
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
       throw new ConnectError(`file not found: ${goPathError("lstat", shown, err)}`, Code.NotFound);
     }
-    throw new ConnectError(`error getting file info: ${goPathError("lstat", shown, err)}`, fsFailureCode(err));
+    throw new ConnectError(`error getting file info: ${goPathError("lstat", shown, err)}`, failureCode(err));
   }
   const isLink = (Number(st.mode) & 0o170000) === 0o120000;
   let type = fileType(Number(st.mode));

@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fsFailureCode, goPathError } from "./errors.js";
+import { failureCode } from "../http/failure-code.js";
+import { goPathError } from "./errors.js";
 import type { FsRequest } from "./request.js";
 import { R_OK, X_OK } from "./access.js";
 
@@ -19,14 +20,14 @@ export function listRoot(r: FsRequest, requested: string): string {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new ConnectError(`path not found: ${goPathError("lstat", requested, err)}`, Code.NotFound);
     if (code === "ELOOP") throw new ConnectError(`cyclic symlink or chain >255 links at ${JSON.stringify(requested)}`, Code.FailedPrecondition);
-    throw new ConnectError(`error resolving symlink: ${goPathError("lstat", requested, err)}`, fsFailureCode(err));
+    throw new ConnectError(`error resolving symlink: ${goPathError("lstat", requested, err)}`, failureCode(err));
   }
   let isDir: boolean;
   try {
     isDir = statSync(resolved).isDirectory();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`directory not found: ${goPathError("stat", resolved, err)}`, Code.NotFound);
-    throw new ConnectError(`error getting file info: ${goPathError("stat", resolved, err)}`, fsFailureCode(err));
+    throw new ConnectError(`error getting file info: ${goPathError("stat", resolved, err)}`, failureCode(err));
   }
   if (!isDir) throw new ConnectError(`path is not a directory: ${resolved}`, Code.InvalidArgument);
   r.access.require(resolved, R_OK | X_OK);

@@ -4,12 +4,13 @@ import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { CopyRequest, CopyResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
 import { R_OK, W_OK, X_OK, type FileAccess } from "../access.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode, goPathError } from "../errors.js";
+import { goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
 
 interface Counts {
@@ -149,7 +150,7 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
     st = lstatSync(source);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${goPathError("lstat", source, err)}`, Code.NotFound);
-    throw new ConnectError(`error getting file info: ${goPathError("lstat", source, err)}`, fsFailureCode(err));
+    throw new ConnectError(`error getting file info: ${goPathError("lstat", source, err)}`, failureCode(err));
   }
   r.access.requireTraverse(source);
   r.access.requireCreate(destination);
@@ -163,7 +164,7 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
   try {
     await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
-    throw new ConnectError((err as Error).message, fsFailureCode(err));
+    throw new ConnectError((err as Error).message, failureCode(err));
   }
   const copier = new Copier(r.access, r.user.uid, r.user.gid, req.force, hctx.signal);
   try {
@@ -172,7 +173,7 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
     if (err instanceof ConnectError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOSPC" || code === "EDQUOT") throw new ConnectError(`error copying: ${(err as Error).message}`, Code.ResourceExhausted);
-    throw new ConnectError(`error copying: ${(err as Error).message}`, fsFailureCode(err));
+    throw new ConnectError(`error copying: ${(err as Error).message}`, failureCode(err));
   }
   return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }), ...copier.counts };
 }

@@ -1,11 +1,11 @@
 import { opendir } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { EntryInfo } from "../../gen/filesystem_pb.js";
 import type { ListDirPageRequest, ListDirPageResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode } from "../errors.js";
 import { listRoot } from "../list-root.js";
 import { SmallestNames } from "../name-heap.js";
 import { fsRequest } from "../request.js";
@@ -53,7 +53,7 @@ export async function listDirPage(ctx: DaemonContext, req: ListDirPageRequest, h
     }
   } catch (err) {
     if (err instanceof ConnectError) throw err;
-    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, fsFailureCode(err));
+    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, failureCode(err));
   }
 
   const page = window.sorted().slice(req.offset, req.offset + limit);

@@ -1,11 +1,12 @@
 import { chmod, chown, lchown, lstat } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { ChmodRequest, ChmodResponseSchema, ChownRequest, ChownResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
 import { lookupGroupId, lookupUserByNameOrId } from "../../users/passwd.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode, goPathError } from "../errors.js";
+import { goPathError } from "../errors.js";
 import { fsRequest, type FsRequest } from "../request.js";
 import { walkTree } from "../walk.js";
 
@@ -13,7 +14,7 @@ function fsFailure(err: unknown, op: string, path: string | Buffer): ConnectErro
   if (err instanceof ConnectError) return err;
   const shown = path.toString();
   if ((err as NodeJS.ErrnoException).code === "ENOENT") return new ConnectError(`file not found: ${goPathError(op, shown, err)}`, Code.NotFound);
-  return new ConnectError(`error changing file: ${goPathError(op, shown, err)}`, fsFailureCode(err));
+  return new ConnectError(`error changing file: ${goPathError(op, shown, err)}`, failureCode(err));
 }
 
 /** Resolves the target and checks it exists; the final symlink is followed, so the jail checks its target too. */

@@ -1,10 +1,10 @@
 import { statSync } from "node:fs";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { EntryInfo, ListDirRequest, ListDirResponseSchema } from "../../gen/filesystem_pb.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode } from "../errors.js";
 import { listRoot } from "../list-root.js";
 import { fsRequest } from "../request.js";
 import { walkTree } from "../walk.js";
@@ -61,7 +61,7 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
     }
   } catch (err) {
     if (err instanceof ConnectError) throw err;
-    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, fsFailureCode(err));
+    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, failureCode(err));
   }
   return { entries };
 }

@@ -1,11 +1,12 @@
 import { statSync } from "node:fs";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { MakeDirRequest, MakeDirResponseSchema } from "../../gen/filesystem_pb.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode, goPathError } from "../errors.js";
+import { goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
 
 /**
@@ -22,7 +23,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
     existing = statSync(path).isDirectory();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new ConnectError(`error getting file info: ${goPathError("stat", path, err)}`, fsFailureCode(err));
+      throw new ConnectError(`error getting file info: ${goPathError("stat", path, err)}`, failureCode(err));
     }
   }
   if (existing === true) throw new ConnectError(`directory already exists: ${path}`, Code.AlreadyExists);
@@ -31,7 +32,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
   try {
     await ensureDirs(path, r.user.uid, r.user.gid);
   } catch (err) {
-    throw new ConnectError((err as Error).message, fsFailureCode(err));
+    throw new ConnectError((err as Error).message, failureCode(err));
   }
   return { entry: entryInfo(path, { fsRoot: ctx.config.fsRoot }) };
 }

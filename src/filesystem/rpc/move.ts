@@ -2,11 +2,12 @@ import { renameSync } from "node:fs";
 import { posix } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { MoveRequest, MoveResponseSchema } from "../../gen/filesystem_pb.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
-import { fsFailureCode, goPathError } from "../errors.js";
+import { goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
 
 /**
@@ -23,7 +24,7 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
   try {
     await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
-    throw new ConnectError((err as Error).message, fsFailureCode(err));
+    throw new ConnectError((err as Error).message, failureCode(err));
   }
   try {
     renameSync(source, destination);
@@ -31,7 +32,7 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
     // Go's *os.LinkError text: "rename <src> <dst>: <strerror>".
     const text = goPathError("rename", `${source} ${destination}`, err);
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${text}`, Code.NotFound);
-    throw new ConnectError(`error renaming: ${text}`, fsFailureCode(err));
+    throw new ConnectError(`error renaming: ${text}`, failureCode(err));
   }
   return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }) };
 }

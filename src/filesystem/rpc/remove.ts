@@ -3,10 +3,10 @@ import { lstatSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { RemoveRequest, RemoveResponseSchema } from "../../gen/filesystem_pb.js";
 import type { FileAccess } from "../access.js";
-import { fsFailureCode } from "../errors.js";
 import { fsRequest } from "../request.js";
 import { walkTree } from "../walk.js";
 
@@ -32,7 +32,7 @@ export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: Handl
     await rm(path, { recursive: true, force: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG" && (await removeDeepTree(path))) return {};
-    throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, fsFailureCode(err));
+    throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, failureCode(err));
   }
   return {};
 }

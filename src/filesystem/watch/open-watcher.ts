@@ -1,8 +1,9 @@
 import { statSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import { R_OK, X_OK } from "../access.js";
-import { fsFailureCode, goPathError } from "../errors.js";
+import { goPathError } from "../errors.js";
 import type { FsRequest } from "../request.js";
 import { DirWatcher } from "./dir-watcher.js";
 import { isNetworkMount } from "./network-mount.js";
@@ -28,7 +29,7 @@ export function openWatcher(ctx: DaemonContext, r: FsRequest, params: WatchParam
     isDir = statSync(path).isDirectory();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`path ${path} not found: ${goPathError("stat", path, err)}`, Code.NotFound);
-    throw new ConnectError(`error statting path ${path}: ${goPathError("stat", path, err)}`, fsFailureCode(err));
+    throw new ConnectError(`error statting path ${path}: ${goPathError("stat", path, err)}`, failureCode(err));
   }
   // envd formats a nil error with %w here; clients may match the odd text.
   if (!isDir) throw new ConnectError(`path ${path} not a directory: %!w(<nil>)`, Code.InvalidArgument);
@@ -37,7 +38,7 @@ export function openWatcher(ctx: DaemonContext, r: FsRequest, params: WatchParam
     try {
       network = isNetworkMount(path);
     } catch (err) {
-      throw new ConnectError(`error checking mount status: failed to statfs ${path}: ${(err as Error).message}`, fsFailureCode(err));
+      throw new ConnectError(`error checking mount status: failed to statfs ${path}: ${(err as Error).message}`, failureCode(err));
     }
     if (network) throw new ConnectError(`cannot watch path on network filesystem: ${path}`, Code.InvalidArgument);
   }
