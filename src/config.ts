@@ -70,7 +70,7 @@ export interface PolicyConfig {
   allowOverride: boolean;
 }
 
-interface FlagSpec {
+export interface FlagSpec {
   name: string;
   env?: string;
   type: "string" | "boolean";
@@ -78,7 +78,7 @@ interface FlagSpec {
   default?: string;
 }
 
-const FLAGS: FlagSpec[] = [
+export const FLAGS: FlagSpec[] = [
   { name: "port", env: "ENVD_PORT", type: "string", default: "49983", help: "TCP port to listen on (0 picks a free one)" },
   { name: "listen", env: "ENVD_LISTEN_ADDRESS", type: "string", default: "0.0.0.0", help: "address to listen on" },
   { name: "default-user", env: "ENVD_DEFAULT_USER", type: "string", default: "root", help: "user for requests that name none (POST /init defaultUser overrides)" },
