@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every figure of issue 7 as daemon ÷ baseline, measured in one
+ * `npm run bench`: every performance figure (docs/performance.md) as daemon ÷ baseline, measured in one
  * run with interleaved trials. Prints the table, writes bench/results/latest.json
  * and latest.md. Method and findings: bench/NOTES.md.
  */

@@ -1,4 +1,5 @@
-// Identity and auth (PROTOCOL §2): the access token, Basic-auth user selection, signed URLs.
+// Identity and auth (docs/protocol.md, "Authentication and identity"): the access token,
+// Basic-auth user selection, signed URLs.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";

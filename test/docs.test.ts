@@ -88,3 +88,25 @@ test("the link check notices a missing file and a missing heading", () => {
   assert.ok(anchors("## Root jail (`--fs-root DIR`, off by default)\n").has("root-jail---fs-root-dir-off-by-default"));
   assert.ok(!anchors("## Other\n").has("root-jail"));
 });
+
+test("code comments name features, not protocol section numbers or issue numbers", () => {
+  // Built from pieces so this file does not match itself.
+  const banned = new RegExp(["PROTOCOL" + " §", "\\b[Ii]ssue" + " #?\\d+", "bench/" + "README"].join("|"));
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (!["node_modules", "gen", "build", "results"].includes(entry.name)) walk(path);
+      } else if (/\.(ts|mts|mjs|js|c|h|md)$/.test(entry.name)) {
+        readFileSync(path, "utf8")
+          .split("\n")
+          .forEach((line, i) => {
+            if (banned.test(line)) found.push(`${path.slice(ROOT.length + 1)}:${i + 1}: ${line.trim()}`);
+          });
+      }
+    }
+  };
+  for (const dir of ["src", "native", "test", "bench", "scripts"]) walk(join(ROOT, dir));
+  assert.deepEqual(found, []);
+});

@@ -1,4 +1,4 @@
-// POST /init (PROTOCOL §5.3) and GET /envs (§5.4): body handling, replay guard, env var
+// POST /init and GET /envs (docs/protocol.md, "HTTP API"): body handling, replay guard, env var
 // replacement, and the access token it sets.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

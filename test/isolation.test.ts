@@ -1,4 +1,4 @@
-// Identity and hardening per process (issue 5) through real clients against a
+// Identity and hardening per process (docs/limits-isolation.md) through real clients against a
 // real daemon: run-as user and groups, no_new_privs, capabilities, seccomp,
 // masked and read-only paths, the daemon-wide policy through the e2b SDK, and
 // launcher failures reported as failed_precondition. User namespaces: userns.test.ts.

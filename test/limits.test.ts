@@ -1,4 +1,4 @@
-// Per-process resource limits (issue 5) through real clients against a real
+// Per-process resource limits (docs/limits-isolation.md) through real clients against a real
 // daemon: cgroup v1 limits for real (the CI machine mounts v1 controllers),
 // cgroup v2 placement and refusals on the empty unified hierarchy, rlimits,
 // outcomes, usage, and the daemon-wide defaults seen through the e2b SDK.

@@ -1,4 +1,4 @@
-// Behaviour the benchmark work (issue 7, bench/README.md) changed and must keep: a long
+// Behaviour the benchmark work (docs/performance.md, bench/NOTES.md) changed and must keep: a long
 // process stream does not hold its output, RPC answers go out uncompressed, and /files
 // sends data that does not compress as it is when the client accepts that.
 import { after, before, describe, it } from "node:test";

@@ -1,5 +1,5 @@
 // process.Process on the wire (Connect protocol, JSON codec, as the SDK speaks
-// it): exact event JSON, error codes and texts of PROTOCOL §3, environment,
+// it): exact event JSON, error codes and texts of the process service (docs/protocol.md), environment,
 // chunk sizes, keepalives, retained ends.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// User namespaces per process (issue 5) through a real daemon and real
+// User namespaces per process (docs/limits-isolation.md) through a real daemon and real
 // processes: root inside and the run-as user outside, capabilities of its own
 // namespace only, PTY mode, limits and masked paths alongside, the daemon-wide
 // --user-namespace flag, and the kernel's refusal as failed_precondition.

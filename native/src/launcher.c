@@ -24,7 +24,7 @@
  *   --setenv NAME=VALUE   set a variable (repeatable; argv is world-readable: no secrets)
  *   --pty-hold FD         PTY mode, see below. FD is the read end of a pipe from the daemon.
  *
- * Limits and isolation (issue 5), documented in their files:
+ * Limits and isolation (docs/limits-isolation.md), documented in their files:
  *   launcher-limits.c    --cgroup-procs PATH, --rlimit NAME=SOFT:HARD
  *   launcher-mounts.c    --mount-ns, --mask PATH, --readonly PATH
  *   launcher-userns.c    --user-ns

@@ -47,13 +47,13 @@ struct launch {
   int pty_hold_fd;
   char **argv;
 
-  /* issue 5: limits */
+  /* per-process limits */
   size_t n_cgroups;
   const char *cgroup_procs[MAX_PATHS];
   size_t n_rlimits;
   struct rlimit_req rlimits[MAX_RLIMITS];
 
-  /* issue 5: isolation */
+  /* per-process isolation */
   int mount_ns;
   /* A user namespace in which the run-as uid and gid are 0 (launcher-userns.c). */
   int user_ns;

@@ -131,7 +131,7 @@ async function concatenate(handle: FileHandle, sources: string[]): Promise<void>
 }
 
 /**
- * POST /files/compose (PROTOCOL §5.7): concatenates the sources into a temporary file
+ * POST /files/compose (docs/protocol.md, "HTTP API"): concatenates the sources into a temporary file
  * beside the destination, renames it into place, then deletes the sources.
  */
 export function composeRoute(ctx: DaemonContext): RouteHandler {

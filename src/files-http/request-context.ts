@@ -13,7 +13,7 @@ function firstHeader(req: HttpRequest, name: string): string {
 }
 
 /**
- * envd's /files authorisation (PROTOCOL §2.3), applied only while an access token is
+ * envd's /files authorisation (signed URLs, docs/protocol.md), applied only while an access token is
  * set: a present X-Access-Token must match; otherwise a valid, unexpired signature is needed.
  */
 export function checkFileAccess(ctx: DaemonContext, req: HttpRequest, query: FilesQuery, operation: SignatureOperation): void {

@@ -5,8 +5,9 @@ import { downloadRoute } from "./download.js";
 import { uploadRoute } from "./upload.js";
 
 /**
- * The /files HTTP API (PROTOCOL §5.5–5.7). GET and POST /files check tokens and
- * signatures themselves (the server exempts them); /files/compose is token-only.
+ * The /files HTTP API: download, upload, compose (docs/protocol.md, "HTTP API"). GET and
+ * POST /files check tokens and signatures themselves (the server exempts them);
+ * /files/compose is token-only.
  */
 export function filesRoutes(ctx: DaemonContext): Record<string, RouteHandler> {
   return {

@@ -108,7 +108,7 @@ export interface EntryInfoOptions {
 }
 
 /**
- * EntryInfo as envd builds it (PROTOCOL §4.2): lstat based; a symlink reports its
+ * EntryInfo as envd builds it (docs/protocol.md, "EntryInfo"): lstat based; a symlink reports its
  * final target's type and permission bits and the fully resolved target path;
  * `permissions` is Go's FileMode string of the lstat mode; owner and group names;
  * user.e2b.* xattrs as metadata. Throws not_found (ENOENT) or internal.

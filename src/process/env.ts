@@ -1,7 +1,7 @@
 import type { UserAccount } from "../users/passwd.js";
 
 /**
- * The child's environment as E2B composes it (PROTOCOL §3.1 item 7): the daemon's
+ * The child's environment as E2B composes it (docs/protocol.md, "Start", environment): the daemon's
  * PATH, HOME, USER, LOGNAME, then the daemon defaults (/init envVars and internal
  * ones), then the request's envs; later entries win. Nothing else is inherited.
  */

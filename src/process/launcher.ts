@@ -3,7 +3,7 @@ import type { ChildSpec } from "./child.js";
 /**
  * What the launcher (native/src/launcher.c) applies between fork and exec. Every
  * field maps to one flag through LAUNCH_FLAGS, so adding a limit or isolation
- * option (issue 5) means one row here and one row in launcher.c.
+ * option (docs/limits-isolation.md) means one row here and one row in launcher.c.
  */
 export interface LaunchOptions {
   /** Fd in the child that reports failures (see launcher.c); close-on-exec there. */

@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { UserAccount } from "./passwd.js";
 
 /**
- * Resolves a client path as E2B's ExpandAndResolve does (PROTOCOL §4.1):
+ * Resolves a client path as E2B's ExpandAndResolve does (docs/protocol.md, "Path resolution"):
  * "" → the default workdir or the user's home; "~" and "~/x" → under home;
  * "~other" → invalid_argument; relative → joined onto home; then cleaned.
  * Symlinks are not resolved.

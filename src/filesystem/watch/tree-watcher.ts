@@ -63,7 +63,7 @@ const SLASH = "/";
 const SUBDIR_MASK = WATCH_MASK | IN.ONLYDIR | IN.DONT_FOLLOW;
 
 /**
- * A directory watch with E2B's fsnotify-fork semantics (PROTOCOL §4.3) on one
+ * A directory watch with E2B's fsnotify-fork semantics (docs/protocol.md, "Watch events") on one
  * inotify instance: inotify masks become CREATE/WRITE/REMOVE/RENAME/CHMOD, one
  * event per op, names relative to the root. In recursive mode new
  * subdirectories are watched as they appear, and a directory created in the tree

@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ProcessInput } from "../../gen/process_pb.js";
 import type { ManagedProcess } from "../managed-process.js";
 
-/** Writes one ProcessInput to a process, with E2B's errors (PROTOCOL §3.6). */
+/** Writes one ProcessInput to a process, with E2B's errors (docs/protocol.md, "Input and signals"). */
 export async function handleInput(proc: ManagedProcess, input: ProcessInput | undefined): Promise<void> {
   const child = proc.child;
   switch (input?.input.case) {

@@ -66,7 +66,7 @@ function resolveIdentity(user: UserAccount, runAs: RunAsInput | undefined): { us
 const NEVER: RestartSpec = { mode: "never", backoffMs: 0, maxBackoffMs: 0, maxRestarts: 0 };
 
 /**
- * Resolves a Start request into a ProcessSpec in E2B's order (PROTOCOL §3.1):
+ * Resolves a Start request into a ProcessSpec in E2B's order (docs/protocol.md, "Start"):
  * the user (unauthenticated), the cwd (invalid_argument "cwd '<abs>' does not
  * exist"), then the environment.
  */
