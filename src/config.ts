@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 
@@ -83,7 +84,8 @@ export const FLAGS: FlagSpec[] = [
   { name: "listen", env: "ENVD_LISTEN_ADDRESS", type: "string", default: "0.0.0.0", help: "address to listen on" },
   { name: "default-user", env: "ENVD_DEFAULT_USER", type: "string", default: "root", help: "user for requests that name none (POST /init defaultUser overrides)" },
   { name: "default-workdir", env: "ENVD_DEFAULT_WORKDIR", type: "string", help: "working directory for requests that give none (default: the user's home)" },
-  { name: "access-token", env: "ENVD_ACCESS_TOKEN", type: "string", help: "require this X-Access-Token on every request (POST /init can also set it)" },
+  { name: "access-token", env: "ENVD_ACCESS_TOKEN", type: "string", help: "require this X-Access-Token on every request (POST /init can also set it); prefer --access-token-file, since a command line is shown to every user until the daemon hides it at start" },
+  { name: "access-token-file", env: "ENVD_ACCESS_TOKEN_FILE", type: "string", help: "read the access token from this file once at start (a trailing newline is dropped); the preferred way to give it" },
   { name: "log-level", env: "ENVD_LOG_LEVEL", type: "string", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
   { name: "max-message-bytes", env: "ENVD_MAX_MESSAGE_BYTES", type: "string", default: String(16 * 1024 * 1024), help: "largest RPC message in bytes" },
   { name: "keepalive-seconds", env: "ENVD_KEEPALIVE_SECONDS", type: "string", default: "90", help: "keepalive interval on idle streams when the client sends no Keepalive-Ping-Interval" },
@@ -182,6 +184,29 @@ function list(raw: string | undefined): string[] {
   return (raw ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * The access token from --access-token, --access-token-file or their variables (flags win).
+ * Giving both a token and a token file at the same level is refused: which one is meant is unclear.
+ */
+function readAccessToken(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): string | undefined {
+  const fromFlags = { token: values["access-token"] as string | undefined, file: values["access-token-file"] as string | undefined };
+  const fromEnv = { token: env.ENVD_ACCESS_TOKEN || undefined, file: env.ENVD_ACCESS_TOKEN_FILE || undefined };
+  const level = fromFlags.token !== undefined || fromFlags.file !== undefined ? fromFlags : fromEnv;
+  if (level.token !== undefined && level.file !== undefined) {
+    throw new ConfigError(level === fromFlags ? "give --access-token or --access-token-file, not both" : "set ENVD_ACCESS_TOKEN or ENVD_ACCESS_TOKEN_FILE, not both");
+  }
+  if (level.file === undefined) return level.token;
+  let text: string;
+  try {
+    text = readFileSync(level.file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`--access-token-file: cannot read '${level.file}': ${(err as Error).message}`);
+  }
+  const token = text.replace(/(\r?\n)+$/, "");
+  if (token === "") throw new ConfigError(`--access-token-file: '${level.file}' is empty`);
+  return token;
+}
+
 const CGROUP_MODES = ["auto", "v2", "v1", "none"] as const;
 
 const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -222,7 +247,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level: '${logLevel}' is not one of ${LOG_LEVELS.join(", ")}`);
   if (flag("verbose")) logLevel = "debug";
 
-  const accessToken = get("access-token");
+  const accessToken = readAccessToken(values, env);
   const config: Config = {
     port: integer("port", get("port")!, 0, 65535),
     listenAddress: get("listen")!,

@@ -21,6 +21,7 @@ import { ChildReaper } from "./system/child-reaper.js";
 import { isInit, terminateRemaining } from "./system/pid1.js";
 import { warmUpLazyModules } from "./system/warm-up.js";
 import { lookupUser } from "./users/passwd.js";
+import { hideAccessToken } from "./auth/hide-token.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     process.exit(healthy ? 0 : 1);
   }
   const log = createLogger(config.logLevel);
+  for (const problem of hideAccessToken(process.argv, process.env, config.accessToken)) log.error(problem);
   // Orphans of our commands (all of a namespace's, as PID 1) are reaped here; see child-reaper.ts.
   const reaper = ChildReaper.start(log, { subreaper: true });
   // A signal before the server is up is acted on once it is: as PID 1, one without a handler is lost.

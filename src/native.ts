@@ -52,6 +52,8 @@ export interface NativeAddon {
   getXattr(path: string, name: string): Buffer;
   setXattr(path: string, name: string, value: Buffer): void;
   removeXattr(path: string, name: string): void;
+  /** Overwrites `secret` with '*' where the kernel shows /proc/<pid>/cmdline and environ from. */
+  scrubProcessStrings(secret: string): number;
   [name: string]: unknown;
 }
 

@@ -1,4 +1,4 @@
-// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes, batched directory stats).
+// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes, batched directory stats, hiding a secret from /proc/<pid>/cmdline).
 #include <node_api.h>
 
 napi_value envd_init_inotify(napi_env env, napi_value exports);
@@ -6,6 +6,7 @@ napi_value envd_init_xattr(napi_env env, napi_value exports);
 napi_value envd_init_process(napi_env env, napi_value exports);
 napi_value envd_init_dirstat(napi_env env, napi_value exports);
 napi_value envd_init_spawn(napi_env env, napi_value exports);
+napi_value envd_init_proctitle(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   envd_init_inotify(env, exports);
@@ -13,6 +14,7 @@ static napi_value init(napi_env env, napi_value exports) {
   envd_init_process(env, exports);
   envd_init_dirstat(env, exports);
   envd_init_spawn(env, exports);
+  envd_init_proctitle(env, exports);
   return exports;
 }
 
