@@ -43,7 +43,7 @@ export interface Config {
   enforceFilePermissions: boolean;
   /** Events a watcher may queue before it reports an overflow. */
   watchQueueMax: number;
-  /** Directory for the files E2B's envd writes at start (`.E2B_SANDBOX`). */
+  /** Directory for the files E2B's envd writes at start (`.E2B_SANDBOX`) and for envd-state (what /init set, kept across restarts). */
   runDir: string;
   /** Address where loopback-only listeners are exposed (E2B's socat forwards); undefined: off. */
   exposeAddress: string | undefined;
@@ -96,7 +96,7 @@ export const FLAGS: FlagSpec[] = [
   { name: "max-file-bytes", env: "ENVD_MAX_FILE_BYTES", type: "string", default: "0", help: "largest whole-file read or upload in bytes (0: no limit)" },
   { name: "enforce-file-permissions", env: "ENVD_ENFORCE_FILE_PERMISSIONS", type: "boolean", help: "refuse file operations the requesting user could not do itself" },
   { name: "watch-queue-max", env: "ENVD_WATCH_QUEUE_MAX", type: "string", default: "10000", help: "events a watcher queues before reporting an overflow" },
-  { name: "run-dir", env: "ENVD_RUN_DIR", type: "string", default: "/run/e2b", help: "where the sandbox marker files are written" },
+  { name: "run-dir", env: "ENVD_RUN_DIR", type: "string", default: "/run/e2b", help: "where the sandbox marker files and the daemon state (envd-state: what POST /init set, kept across restarts) are written" },
   { name: "expose-address", env: "ENVD_EXPOSE_ADDRESS", type: "string", help: "expose services listening only on loopback on this IP, like E2B's socat forwards (empty: off)" },
   { name: "cgroup-root", env: "ENVD_CGROUP_ROOT", type: "string", default: "/sys/fs/cgroup", help: "cgroup mount point" },
   { name: "no-cgroups", env: "ENVD_NO_CGROUPS", type: "boolean", help: "do not use cgroups" },

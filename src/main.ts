@@ -22,6 +22,7 @@ import { isInit, terminateRemaining } from "./system/pid1.js";
 import { warmUpLazyModules } from "./system/warm-up.js";
 import { lookupUser } from "./users/passwd.js";
 import { hideAccessToken } from "./auth/hide-token.js";
+import { restorePersistentState, UntrustedStateError } from "./persist/index.js";
 
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
@@ -77,6 +78,14 @@ async function main(): Promise<void> {
   setMaxListeners(0, shutdown.signal);
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
+  try {
+    restorePersistentState(ctx);
+  } catch (err) {
+    if (!(err instanceof UntrustedStateError)) throw err;
+    log.fatal({ err: err.message }, "cannot restore the daemon state");
+    process.stderr.write(`envd: ${err.message}\n`);
+    process.exit(1);
+  }
 
   // Read now, so there are good tables to fall back on when a later re-read of /etc/passwd
   // fails for want of descriptors (see users/passwd.ts).

@@ -122,11 +122,12 @@ export function controlRoutes(ctx: DaemonContext): Record<string, RouteHandler> 
     "POST /upgrade": notImplemented("POST /upgrade (live self-upgrade)"),
   };
 
-  function applyInit(body: InitBody): void {
+  async function applyInit(body: InitBody): Promise<void> {
     // Outside Firecracker there is no MMDS hash: once a token is set, only its holder may re-init.
     if (state.accessToken.isSet() && !state.accessToken.matches(body.accessToken)) {
       throw new HttpError(401, body.accessToken === undefined ? "access token reset not authorized" : "access token validation failed", true);
     }
+    const before = state.snapshot();
     if (body.timestamp !== undefined) {
       const ts = Date.parse(body.timestamp);
       if (state.lastInitTimestampMs !== undefined && ts <= state.lastInitTimestampMs) {
@@ -140,6 +141,15 @@ export function controlRoutes(ctx: DaemonContext): Record<string, RouteHandler> 
     if (body.defaultUser) state.defaultUser = body.defaultUser;
     if (body.defaultWorkdir) state.defaultWorkdir = body.defaultWorkdir;
     state.initialized = true;
+    // Durable before the 204: a daemon killed right after still requires the token it accepted.
+    // A change that cannot be stored is not made, so the orchestrator's retry is not "stale".
+    try {
+      await state.initStore?.save(state);
+    } catch (err) {
+      state.putBack(before);
+      log.error({ err }, "cannot store the /init state");
+      throw new HttpError(500, `error storing the init state: ${(err as Error).message}`, true);
+    }
     log.info({ defaultUser: state.defaultUser, envVars: state.userEnv.size, token: state.accessToken.isSet() }, "initialized");
   }
 }

@@ -1,0 +1,183 @@
+// State that survives the daemon: what POST /init set is kept in <run-dir>/envd-state and
+// restored when a daemon killed with SIGKILL (or stopped, or upgraded) starts again.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Process } from "../src/gen/process_pb.js";
+import { startDaemon, type Daemon } from "./helpers/daemon.js";
+
+const AS_USER = ["setpriv", "--reuid=user", "--regid=user", "--init-groups", "--"];
+
+/** A run directory as /run/e2b is: root's, readable by everyone, so only the state's own modes protect it. */
+function makeRunDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "envd-persist-"));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** A daemon on this run directory (the last --run-dir wins over the helper's own). */
+function startOn(runDir: string, args: string[] = []): Promise<Daemon> {
+  return startDaemon({ args: ["--run-dir", runDir, ...args] });
+}
+
+async function kill9(d: Daemon): Promise<void> {
+  const gone = new Promise((r) => d.child.once("exit", r));
+  if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
+  await gone;
+  await d.stop();
+}
+
+/** POST /init; with a token, it goes in the body (what /init checks) and the header. */
+function init(d: Daemon, body: Record<string, unknown>, token?: string): Promise<Response> {
+  return fetch(`${d.url}/init`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { "x-access-token": token } : {}) },
+    body: JSON.stringify(token ? { ...body, accessToken: token } : body),
+  });
+}
+
+function envs(d: Daemon, token?: string): Promise<Response> {
+  return fetch(`${d.url}/envs`, { headers: token ? { "x-access-token": token } : {} });
+}
+
+/** Runs a shell command as the default user (no user named) and returns its stdout. */
+async function run(d: Daemon, script: string, token?: string): Promise<string> {
+  const client = createClient(Process, createConnectTransport({ baseUrl: d.url, httpVersion: "1.1" }));
+  let out = "";
+  const stream = client.start({ process: { cmd: "/bin/sh", args: ["-c", script], envs: {} } }, { headers: token ? { "x-access-token": token } : {} });
+  for await (const ev of stream) {
+    if (ev.event?.event.case === "data" && ev.event.event.value.output.case === "stdout") out += Buffer.from(ev.event.event.value.output.value).toString();
+  }
+  return out;
+}
+
+const at = (ms: number) => new Date(ms).toISOString();
+
+describe("what POST /init set survives a kill -9 and a restart on the same --run-dir", () => {
+  let runDir: string;
+  let d: Daemon;
+  const token = "persist-token-" + "x".repeat(40);
+  const t0 = Date.parse("2026-01-01T00:00:00Z");
+
+  before(async () => {
+    runDir = makeRunDir();
+    d = await startOn(runDir);
+    const res = await init(d, { accessToken: token, envVars: { KEPT: "yes", OTHER: "1" }, defaultUser: "user", defaultWorkdir: "/tmp", timestamp: at(t0) });
+    assert.equal(res.status, 204);
+    await kill9(d);
+    d = await startOn(runDir);
+  });
+  after(async () => {
+    await d.stop();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it("still requires the access token", async () => {
+    assert.equal((await envs(d)).status, 401, "no token: refused");
+    assert.equal((await envs(d, "wrong")).status, 401, "a wrong token: refused");
+    const res = await envs(d, token);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { KEPT: "yes", OTHER: "1", E2B_SANDBOX: "true" });
+    assert.equal((await init(d, { envVars: {} })).status, 401, "/init without the token is still refused");
+  });
+
+  it("keeps the default user, workdir and environment variables for commands", async () => {
+    assert.equal(await run(d, 'id -un; pwd; echo "$KEPT"', token), "user\n/tmp\nyes\n");
+  });
+
+  it("keeps the /init timestamp rule: an /init not newer than the last applied one is ignored", async () => {
+    assert.equal((await init(d, { envVars: { REPLAY: "1" }, timestamp: at(t0) }, token)).status, 204);
+    assert.deepEqual(await (await envs(d, token)).json(), { KEPT: "yes", OTHER: "1", E2B_SANDBOX: "true" }, "an equal timestamp is ignored");
+    assert.equal((await init(d, { envVars: { NEWER: "1" }, timestamp: at(t0 + 1) }, token)).status, 204);
+    assert.deepEqual(await (await envs(d, token)).json(), { NEWER: "1", E2B_SANDBOX: "true" }, "a newer one applies");
+    // And the newer one is what the next daemon starts from.
+    await kill9(d);
+    d = await startOn(runDir);
+    assert.deepEqual(await (await envs(d, token)).json(), { NEWER: "1", E2B_SANDBOX: "true" });
+    assert.equal((await init(d, { envVars: { OLD: "1" }, timestamp: at(t0) }, token)).status, 204);
+    assert.deepEqual(await (await envs(d, token)).json(), { NEWER: "1", E2B_SANDBOX: "true" }, "older than the restored timestamp: ignored");
+  });
+
+  it("keeps the state in a 0700 directory, in 0600 files", () => {
+    const state = join(runDir, "envd-state");
+    assert.equal(statSync(state).mode & 0o7777, 0o700);
+    for (const f of ["access-token.json", "init.json"]) assert.equal(statSync(join(state, f)).mode & 0o7777, 0o600, f);
+  });
+
+  it("a process running as user cannot read the state", () => {
+    const state = join(runDir, "envd-state");
+    for (const target of [join(state, "access-token.json"), join(state, "init.json")]) {
+      const r = spawnSync(AS_USER[0]!, [...AS_USER.slice(1), "cat", target], { encoding: "utf8" });
+      assert.notEqual(r.status, 0, `user read ${target}`);
+      assert.match(r.stderr, /Permission denied/);
+      assert.ok(!r.stdout.includes(token));
+    }
+    const ls = spawnSync(AS_USER[0]!, [...AS_USER.slice(1), "ls", state], { encoding: "utf8" });
+    assert.notEqual(ls.status, 0, "user listed the state directory");
+  });
+});
+
+describe("a damaged or changed state", () => {
+  let runDir: string;
+  before(() => {
+    runDir = makeRunDir();
+  });
+  after(() => rmSync(runDir, { recursive: true, force: true }));
+
+  it("a corrupt /init file is a warning: the daemon serves the flags' defaults, the token is still required", async () => {
+    let d = await startOn(runDir);
+    assert.equal((await init(d, { accessToken: "tok-a", envVars: { A: "1" }, defaultUser: "user" })).status, 204);
+    await kill9(d);
+    writeFileSync(join(runDir, "envd-state", "init.json"), "{ not json", { mode: 0o600 });
+    d = await startOn(runDir);
+    try {
+      assert.ok(d.logs.some((l) => l.level === 40 && String(l.msg).includes("stored /init state cannot be read")), "warned at start");
+      assert.equal((await envs(d)).status, 401, "the token is still required");
+      assert.deepEqual(await (await envs(d, "tok-a")).json(), { E2B_SANDBOX: "true" });
+      assert.equal(await run(d, "id -un", "tok-a"), "root\n", "the flag's default user");
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("an access token file that cannot be read: the daemon refuses to start (fails closed)", async () => {
+    const file = join(runDir, "envd-state", "access-token.json");
+    writeFileSync(file, '{"v":1,"tok', { mode: 0o600 });
+    await assert.rejects(startOn(runDir), /exited early with 1/);
+    // Planted by someone else: not trusted either.
+    writeFileSync(file, JSON.stringify({ v: 1, flagTokenSha256: null, token: "planted" }), { mode: 0o600 });
+    chownSync(file, 1000, 1000);
+    await assert.rejects(startOn(runDir), /exited early with 1/);
+    rmSync(file);
+    const d = await startOn(runDir);
+    try {
+      assert.equal((await envs(d)).status, 200, "removed by the operator: no token until /init sets one");
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("an --access-token flag changed since the token was stored wins (rotating a leaked token)", async () => {
+    let d = await startOn(runDir);
+    assert.equal((await init(d, { accessToken: "from-init" })).status, 204);
+    await kill9(d);
+    d = await startOn(runDir, ["--access-token", "from-flag"]);
+    try {
+      assert.equal((await envs(d, "from-init")).status, 401);
+      assert.equal((await envs(d, "from-flag")).status, 200);
+    } finally {
+      await kill9(d);
+    }
+    d = await startOn(runDir, ["--access-token", "from-flag"]);
+    try {
+      assert.equal((await envs(d, "from-flag")).status, 200, "the same flag again: still its token");
+    } finally {
+      await d.stop();
+    }
+  });
+});
