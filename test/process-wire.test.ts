@@ -219,7 +219,9 @@ describe("process.Process wire format", () => {
     const r = await run;
     assert.ok(Date.now() - t0 < 3000, "ended promptly");
     assert.deepEqual(r.frames.at(-2)!.json, { event: { end: { exited: true, status: "exit status 0" } } });
-    assert.ok(!execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).includes("sleep 30"), "the child in the session was killed");
+    // Whole command lines: other suites on the machine may run `sleep 300`.
+    const commands = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").map((l) => l.trim());
+    assert.ok(!commands.includes("sleep 30"), "the child in the session was killed");
     // The one that left the session and was orphaned before the kill is out of reach (no cgroup yet): clean up.
     const stderr = Buffer.concat(r.frames.filter((f) => ev(f)?.data?.stderr).map((f) => Buffer.from(ev(f).data.stderr, "base64"))).toString();
     const escaped = Number(/esc=(\d+)/.exec(stderr)![1]);
