@@ -48,7 +48,7 @@ describe("filesystem service", () => {
     fs = createClient(Filesystem, createConnectTransport({ baseUrl: d.url, httpVersion: "1.1" }));
     process.env.E2B_DEBUG = "true";
     process.env.E2B_SANDBOX_URL = d.url;
-    sdk = await import("e2b");
+    sdk = (await import("e2b")) as unknown as typeof import("e2b");
     sbx = await sdk.Sandbox.create();
     dir = mkdtempSync("/home/user/fs-test-");
     chownSync(dir, USER.uid, USER.gid);

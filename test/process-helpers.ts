@@ -106,7 +106,7 @@ export async function connectStream(d: Daemon, path: string, msg: unknown, heade
   const res = await fetch(`${d.url}${path}`, {
     method: "POST",
     headers: { "content-type": "application/connect+json", "connect-protocol-version": "1", ...headers },
-    body: connectEnvelope(msg),
+    body: new Uint8Array(connectEnvelope(msg)),
     signal,
   });
   return { status: res.status, contentType: res.headers.get("content-type"), frames: connectFrames(Buffer.from(await res.arrayBuffer())) };

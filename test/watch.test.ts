@@ -285,7 +285,11 @@ describe("WatchDir", () => {
     assert.ok(gone instanceof ConnectError);
     assert.equal(gone.code, Code.NotFound);
     assert.equal(gone.rawMessage, `watcher with id ${watcherId} not found`);
-    assert.equal((await fs.removeWatcher({ watcherId }).catch((e) => ConnectError.from(e)))?.code, Code.NotFound);
+    const removed = await fs.removeWatcher({ watcherId }).then(
+      () => undefined,
+      (e) => ConnectError.from(e),
+    );
+    assert.equal(removed?.code, Code.NotFound);
   });
 });
 
@@ -364,7 +368,7 @@ describe("WatchDir lifetime", () => {
       const raw = await fetch(`${d.url}/filesystem.Filesystem/WatchDir`, {
         method: "POST",
         headers: { "content-type": "application/connect+json", "connect-protocol-version": "1", "connect-timeout-ms": "400" },
-        body: envelope({ path: dir }),
+        body: new Uint8Array(envelope({ path: dir })),
       });
       const frames = splitFrames(Buffer.from(await raw.arrayBuffer())).frames;
       assert.ok(Date.now() - started >= 350);

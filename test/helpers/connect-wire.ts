@@ -43,7 +43,7 @@ export function connectStream(url: string, message: unknown, headers: Record<str
   return fetch(url, {
     method: "POST",
     headers: { "content-type": "application/connect+json", "connect-protocol-version": "1", ...headers },
-    body: envelope(message),
+    body: new Uint8Array(envelope(message)),
     signal,
   });
 }

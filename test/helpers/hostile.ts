@@ -183,11 +183,13 @@ export function startCommand(url: string, cmd: string, opts: { user?: string; ta
   return fetch(`${url}/process.Process/Start`, {
     method: "POST",
     headers: { "content-type": "application/connect+json", authorization: basic(opts.user ?? "user"), ...opts.headers },
-    body: envelope({
-      process: { cmd: "/bin/bash", args: ["-c", cmd] },
-      ...(opts.tag ? { tag: opts.tag } : {}),
-      ...(opts.pty ? { pty: { size: { cols: 80, rows: 24 } } } : {}),
-    }),
+    body: new Uint8Array(
+      envelope({
+        process: { cmd: "/bin/bash", args: ["-c", cmd] },
+        ...(opts.tag ? { tag: opts.tag } : {}),
+        ...(opts.pty ? { pty: { size: { cols: 80, rows: 24 } } } : {}),
+      }),
+    ),
     signal: opts.signal,
   });
 }
@@ -202,7 +204,7 @@ export interface ProcEvent {
 /** Reads a process stream's frames as events until `stop` says so or it ends. */
 export async function readProcessEvents(res: Response, stop: (events: ProcEvent[]) => boolean = () => false): Promise<ProcEvent[]> {
   const out: ProcEvent[] = [];
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     pending = Buffer.concat([pending, chunk]);
     const { frames, rest } = splitFrames(pending);
