@@ -110,3 +110,11 @@ test("code comments name features, not protocol section numbers or issue numbers
   for (const dir of ["src", "native", "test", "bench", "scripts"]) walk(join(ROOT, dir));
   assert.deepEqual(found, []);
 });
+
+test("README.md's documentation map lists every docs/*.md", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const missing = readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .filter((f) => !readme.includes(`](docs/${f})`));
+  assert.deepEqual(missing, [], "add these to the table under 'Documentation' in README.md");
+});
