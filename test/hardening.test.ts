@@ -7,7 +7,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
-import { readProcessEvents, startCommand } from "./helpers/hostile.js";
+import { envelope } from "./helpers/connect-wire.js";
+import { basic, readProcessEvents, startCommand, unaryJson, waitFor } from "./helpers/hostile.js";
 import { ensureRelease, RELEASE, startCommand as startReleaseCommand } from "./helpers/release.js";
 
 const MAIN = new URL("../dist/main.js", import.meta.url).pathname;
@@ -150,6 +151,113 @@ describe("the single executable hides the token too", () => {
     } finally {
       await d.stop();
       rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("user-given durations cannot overflow timers", () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  /** process.Process/Start with a Connect or gRPC-Web deadline header; the command's output and end. */
+  async function runWithDeadline(headers: Record<string, string>, contentType = "application/connect+json"): Promise<{ status: number; body: string }> {
+    const res = await fetch(`${d.url}/process.Process/Start`, {
+      method: "POST",
+      headers: { "content-type": contentType, authorization: basic("user"), ...headers },
+      body: envelope({ process: { cmd: "/bin/sh", args: ["-c", "sleep 1; echo still-alive"] } }),
+    });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()).toString("latin1") };
+  }
+
+  it("Connect-Timeout-Ms 3e9 and 2^31+5 neither abort the call nor kill the command", async () => {
+    for (const value of ["3000000000", String(2 ** 31 + 5), "9999999999"]) {
+      const { status, body } = await runWithDeadline({ "connect-timeout-ms": value });
+      assert.equal(status, 200, value);
+      assert.match(body, new RegExp(Buffer.from("still-alive\n").toString("base64")), `${value}: ${body}`);
+      assert.ok(!body.includes("deadline_exceeded"), `${value}: ${body}`);
+      assert.match(body, /"exited":true/, `${value}: ${body}`);
+    }
+  });
+
+  it("a gRPC-Web grpc-timeout of 99999999 hours does not abort the call", async () => {
+    const { status, body } = await runWithDeadline({ "grpc-timeout": "99999999H" }, "application/grpc-web+json");
+    assert.equal(status, 200);
+    assert.match(body, new RegExp(Buffer.from("still-alive\n").toString("base64")), body);
+    assert.match(body, /grpc-status:\s*0/, body);
+  });
+
+  /** Starts envdts.v1.ProcessControl/Start and leaves its stream open; returns a way to end it. */
+  function extStart(request: unknown): AbortController {
+    const abort = new AbortController();
+    void fetch(`${d.url}/envdts.v1.ProcessControl/Start`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+json", authorization: basic("user") },
+      body: envelope(request),
+      signal: abort.signal,
+    })
+      .then((res) => res.arrayBuffer())
+      .catch(() => {});
+    return abort;
+  }
+
+  async function getProcess(tag: string): Promise<any> {
+    const r = await unaryJson(d.url, "envdts.v1.ProcessControl/GetProcess", { process: { tag } });
+    return r.status === 200 ? r.json.process : undefined;
+  }
+
+  async function stop(tag: string, stream: AbortController): Promise<void> {
+    await unaryJson(d.url, "envdts.v1.ProcessControl/Signal", { process: { tag }, name: "SIGKILL", stopRestarts: true });
+    stream.abort();
+  }
+
+  it("the extension's timeout_ms of 3e9 does not kill the command", async () => {
+    const stream = extStart({ process: { cmd: "/bin/sleep", args: ["30"] }, tag: "long-timeout", timeoutMs: 3_000_000_000 });
+    try {
+      const running = await waitFor(async () => (await getProcess("long-timeout"))?.state === "PROCESS_STATE_RUNNING", 10_000);
+      assert.ok(running, "the command started");
+      // Give an overflowed timer (1 ms) ample time to fire.
+      await new Promise((r) => setTimeout(r, 1500));
+      const info = await getProcess("long-timeout");
+      assert.equal(info.state, "PROCESS_STATE_RUNNING", JSON.stringify(info));
+      assert.equal(info.timeoutMs, 3_000_000_000);
+    } finally {
+      await stop("long-timeout", stream);
+    }
+  });
+
+  it("a restart backoff of 3e9 ms does not restart in a loop", async () => {
+    const stream = extStart({ process: { cmd: "/bin/true" }, tag: "long-backoff", restart: { mode: "MODE_ALWAYS", backoffMs: 3_000_000_000, maxBackoffMs: 4_000_000_000 } });
+    try {
+      const exited = await waitFor(async () => (await getProcess("long-backoff"))?.runs?.[0]?.exit, 10_000);
+      assert.ok(exited, "the first run ended");
+      await new Promise((r) => setTimeout(r, 1500));
+      const info = await getProcess("long-backoff");
+      assert.equal(info.restartCount ?? 0, 0, `restarted ${info.restartCount} times in 1.5 s`);
+      assert.equal(info.runs.length, 1);
+    } finally {
+      await stop("long-backoff", stream);
+    }
+  });
+
+  it("a process's run history stays bounded under a fast restart loop", async () => {
+    const stream = extStart({ process: { cmd: "/bin/true" }, tag: "fast-loop", restart: { mode: "MODE_ALWAYS", backoffMs: 1, maxBackoffMs: 1 } });
+    try {
+      const looped = await waitFor(async () => ((await getProcess("fast-loop"))?.restartCount ?? 0) >= 150, 120_000, 200);
+      assert.ok(looped, "the process restarted 150 times");
+      const info = await getProcess("fast-loop");
+      assert.ok(info.runs.length <= 100, `${info.runs.length} runs kept`);
+      assert.ok(info.runs.length >= 50, `${info.runs.length} runs kept: the latest are still there`);
+      // The newest runs are kept: their start times increase, and the last is the current or last pid.
+      const starts = info.runs.map((r: any) => Date.parse(r.startedAt));
+      assert.deepEqual(starts, [...starts].sort((a, b) => a - b));
+      assert.equal(info.runs.at(-1).pid, info.pid);
+    } finally {
+      await stop("fast-loop", stream);
     }
   });
 });

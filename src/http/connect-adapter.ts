@@ -1,6 +1,7 @@
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
+import { clampDeadlineHeaders } from "./deadline-headers.js";
 import { rpcLogKey } from "./rpc-interceptors.js";
 import { fixGrpcParseTrailers, fixUnaryParseError, parseErrorsAreInvalidArgument } from "./parse-errors.js";
 import type { HttpRequest, HttpResponse } from "./types.js";
@@ -103,6 +104,7 @@ export function connectHandler(options: ConnectHandlerOptions): RpcHandler {
       options.notFound(req, res);
       return;
     }
+    clampDeadlineHeaders(req);
     const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues);
     handler(uReq)
       .then(fixUnaryParseError)

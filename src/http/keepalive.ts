@@ -1,4 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
+import { timerDelay } from "../system/timer-delay.js";
 
 /**
  * The keepalive interval for a server stream, from the `Keepalive-Ping-Interval`
@@ -33,7 +34,7 @@ export async function* withKeepalive<T>(
       pending ??= it.next();
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<"tick" | "abort">((resolve) => {
-        timer = setTimeout(() => resolve("tick"), intervalMs);
+        timer = setTimeout(() => resolve("tick"), timerDelay(intervalMs));
         abortWait = () => resolve("abort");
       });
       const winner = await Promise.race([pending, tick]);

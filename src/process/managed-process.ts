@@ -13,6 +13,7 @@ import { OutputRing, type StreamKind } from "./output-ring.js";
 import type { ProcessSpec, ProcessStateName, RunRecord } from "./process-spec.js";
 import { restartDelayMs, wantsRestart } from "./restart-policy.js";
 import { SIGKILL, SIGTERM } from "./signals.js";
+import { timerDelay } from "../system/timer-delay.js";
 import { spawnPipeChild } from "./spawn-pipe.js";
 import { spawnPtyChild } from "./spawn-pty.js";
 import { QUEUE_HIGH_WATER, QUEUE_LOW_WATER, Subscription, type SubscriptionOwner } from "./subscription.js";
@@ -29,6 +30,11 @@ function rootOf(run: ActiveRun): TreeRoot {
 /** Largest data event for pipes and for PTYs (E2B's read sizes). */
 export const PIPE_CHUNK = 32 * 1024;
 export const PTY_CHUNK = 16 * 1024;
+/**
+ * Runs kept per process for ProcessInfo; older ones are dropped (restart_count still counts every
+ * run), so a process restarting for days does not grow without bound.
+ */
+export const MAX_RUN_RECORDS = 100;
 /** After a kill, how long output may stay open once the leader is gone (an escaped child holding the pipe). */
 const KILL_LINGER_MS = 500;
 
@@ -133,7 +139,7 @@ export class ManagedProcess implements SubscriptionOwner {
    */
   async launch(): Promise<void> {
     if (this.spec.timeoutMs > 0) {
-      this.timeoutTimer = setTimeout(() => this.onTimeout(), this.spec.timeoutMs + this.spec.timeoutSlackMs);
+      this.timeoutTimer = setTimeout(() => this.onTimeout(), timerDelay(this.spec.timeoutMs + this.spec.timeoutSlackMs));
     }
     const problem = await this.spawnRun();
     if (problem !== undefined) {
@@ -153,7 +159,7 @@ export class ManagedProcess implements SubscriptionOwner {
       // A PTY's keeper waits in the cgroup too; it is not the command's task to count.
       const limits = spec.pty && cgLimits.pidsMax !== undefined ? { ...cgLimits, pidsMax: cgLimits.pidsMax + 1 } : cgLimits;
       try {
-        cgroup = this.cgroups.create(`${this.id}-${this.runs.length + 1}`, limits);
+        cgroup = this.cgroups.create(`${this.id}-${this.restartCount + 1}`, limits);
       } catch (err) {
         return new ConnectError(`${cannotStart}: ${(err as Error).message}`, Code.FailedPrecondition);
       }
@@ -218,7 +224,7 @@ export class ManagedProcess implements SubscriptionOwner {
     });
     run.monitor.start();
     this.run = run;
-    this.runs.push(run.record);
+    this.recordRun(run.record);
     this.state = "running";
     this.hooks.runStarted(this, child.pid);
     this.broadcast({ kind: "started", pid: child.pid, restartCount: this.restartCount });
@@ -331,7 +337,7 @@ export class ManagedProcess implements SubscriptionOwner {
     this.log.info({ pid: run.record.pid, id: this.id, outcome: exit.outcome, status: exit.status, restart }, "process ended");
     if (restart) {
       this.state = "starting";
-      this.restartTimer = setTimeout(() => void this.restart(), delay);
+      this.restartTimer = setTimeout(() => void this.restart(), timerDelay(delay));
     } else this.finalize(run.record.pid);
   }
 
@@ -346,15 +352,20 @@ export class ManagedProcess implements SubscriptionOwner {
     if (problem === undefined) return;
     // No child came of it: record a failed run and apply the policy again.
     const exit = failedToStart(problem.message);
-    this.runs.push({ pid: 0, startedAt: Date.now(), finishedAt: Date.now(), exit });
+    this.recordRun({ pid: 0, startedAt: Date.now(), finishedAt: Date.now(), exit });
     this.lastExit = exit;
     const restart = !this.stopRestarts && !this.timedOut && wantsRestart(this.spec.restart, exit, this.restartCount);
     const delay = restart ? restartDelayMs(this.spec.restart, this.restartCount) : 0;
     const ev = { kind: "exited" as const, pid: 0, exit, final: !restart, restartDelayMs: delay };
     if (!restart) this.finalEvent = ev;
     this.broadcast(ev);
-    if (restart) this.restartTimer = setTimeout(() => void this.restart(), delay);
+    if (restart) this.restartTimer = setTimeout(() => void this.restart(), timerDelay(delay));
     else this.finalize(0);
+  }
+
+  private recordRun(record: RunRecord): void {
+    this.runs.push(record);
+    if (this.runs.length > MAX_RUN_RECORDS) this.runs.splice(0, this.runs.length - MAX_RUN_RECORDS);
   }
 
   /** Makes the process final: no run, no restart; tells the registry. */
@@ -460,7 +471,7 @@ export class ManagedProcess implements SubscriptionOwner {
     const run = this.run;
     if (!run || run.raw) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
+      const t = setTimeout(resolve, timerDelay(ms));
       run.exitWaiters.push(() => {
         clearTimeout(t);
         resolve();
@@ -472,7 +483,7 @@ export class ManagedProcess implements SubscriptionOwner {
   waitFinished(ms: number): Promise<void> {
     if (this.isFinished) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
+      const t = setTimeout(resolve, timerDelay(ms));
       this.finishWaiters.push(() => {
         clearTimeout(t);
         resolve();

@@ -1,5 +1,6 @@
 import type { ExitInfo } from "./exit-status.js";
 import type { RestartSpec } from "./process-spec.js";
+import { timerDelay } from "../system/timer-delay.js";
 
 const DEFAULT_BACKOFF_MS = 1000;
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
@@ -16,5 +17,6 @@ export function wantsRestart(policy: RestartSpec, exit: ExitInfo, restarts: numb
 export function restartDelayMs(policy: RestartSpec, restarts: number): number {
   const base = policy.backoffMs || DEFAULT_BACKOFF_MS;
   const max = Math.max(base, policy.maxBackoffMs || DEFAULT_MAX_BACKOFF_MS);
-  return Math.min(max, base * 2 ** Math.min(restarts, 20));
+  // Backoffs are uint32 on the wire: past the longest timer Node keeps, they are cut to it.
+  return timerDelay(Math.min(max, base * 2 ** Math.min(restarts, 20)));
 }

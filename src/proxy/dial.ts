@@ -1,6 +1,7 @@
 import { connect as netConnect, type NetConnectOpts, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { formatHostPort } from "./address.js";
+import { timerDelay } from "../system/timer-delay.js";
 
 /** How to reach a remote: where, how long each attempt may take, how often to try. */
 export interface DialOptions {
@@ -40,7 +41,7 @@ function attempt(opts: DialOptions): Promise<Socket> {
       ? tlsConnect({ ...(base as object), servername: opts.tls.servername, rejectUnauthorized: opts.tls.rejectUnauthorized, ALPNProtocols: ["http/1.1"] })
       : netConnect(base);
     const ready = opts.tls ? "secureConnect" : "connect";
-    const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${formatHostPort(opts.host, opts.port)} timed out after ${opts.connectTimeoutMs} ms`), { code: "ETIMEDOUT" })), opts.connectTimeoutMs);
+    const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${formatHostPort(opts.host, opts.port)} timed out after ${opts.connectTimeoutMs} ms`), { code: "ETIMEDOUT" })), timerDelay(opts.connectTimeoutMs));
     const onAbort = () => fail(new Error("the client went away"));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     const cleanup = () => {
@@ -72,7 +73,7 @@ export async function dial(opts: DialOptions): Promise<Socket> {
   let last: Error | undefined;
   for (let i = 0; i <= opts.maxRetries; i++) {
     if (opts.signal?.aborted) break;
-    if (i > 0) await new Promise((r) => setTimeout(r, opts.retryDelayMs));
+    if (i > 0) await new Promise((r) => setTimeout(r, timerDelay(opts.retryDelayMs)));
     if (opts.signal?.aborted) break;
     try {
       return await attempt(opts);

@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import type { HttpRequest, HttpResponse } from "../http/types.js";
 import { downstreamHeaders, upstreamHeaders, type ForwardHeaderOptions } from "./headers.js";
 import type { HttpTarget, ProxyTuning } from "./proxy-spec.js";
+import { timerDelay } from "../system/timer-delay.js";
 
 /** Everything a forwarded request or upgrade needs to know about its upstream. */
 export interface ForwardContext {
@@ -94,11 +95,11 @@ export function forwardRequest(req: HttpRequest, res: HttpResponse, path: string
         else req.pipe(upReq);
       };
       if (sock.connecting) {
-        connectTimer = setTimeout(() => upReq.destroy(timeoutError(`connect to ${target.host}:${target.port} timed out after ${tuning.connectTimeoutMs} ms`)), tuning.connectTimeoutMs);
+        connectTimer = setTimeout(() => upReq.destroy(timeoutError(`connect to ${target.host}:${target.port} timed out after ${tuning.connectTimeoutMs} ms`)), timerDelay(tuning.connectTimeoutMs));
         sock.once("connect", start);
       } else start();
     });
-    if (tuning.readTimeoutMs > 0) upReq.setTimeout(tuning.readTimeoutMs, () => upReq.destroy(timeoutError(`upstream sent nothing for ${tuning.readTimeoutMs} ms`)));
+    if (tuning.readTimeoutMs > 0) upReq.setTimeout(timerDelay(tuning.readTimeoutMs), () => upReq.destroy(timeoutError(`upstream sent nothing for ${tuning.readTimeoutMs} ms`)));
     upReq.on("response", (upRes: IncomingMessage) => {
       clearTimeout(connectTimer);
       if (finished) {
@@ -125,7 +126,7 @@ export function forwardRequest(req: HttpRequest, res: HttpResponse, path: string
       // A keep-alive socket the upstream closed just now fails a request that never reached it.
       const replayable = !bodyStarted || (noBody && upReq.reusedSocket);
       if (replayable && (attempts <= tuning.maxRetries || (upReq.reusedSocket && attempts === 1))) {
-        setTimeout(attempt, upReq.reusedSocket ? 0 : tuning.retryDelayMs);
+        setTimeout(attempt, upReq.reusedSocket ? 0 : timerDelay(tuning.retryDelayMs));
         return;
       }
       fail(Object.assign(new Error(`cannot reach ${target.host}:${target.port}: ${err.message}`), { code: err.code }));

@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
+import { timerDelay } from "../system/timer-delay.js";
 
 /** Limits on a relayed connection; 0 disables each. */
 export interface RelayOptions {
@@ -42,7 +43,7 @@ export function relay(a: Side, b: Side, opts: RelayOptions): void {
   if (opts.readTimeoutMs > 0) {
     const onIdle = () => fail(new Error(`connection idle for ${opts.readTimeoutMs} ms`));
     for (const s of [a, b]) {
-      s.setTimeout?.(opts.readTimeoutMs);
+      s.setTimeout?.(timerDelay(opts.readTimeoutMs));
       s.on("timeout", onIdle);
     }
   }

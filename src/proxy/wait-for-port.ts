@@ -2,6 +2,7 @@ import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatHostPort } from "./address.js";
 import { ProxyError } from "./errors.js";
+import { timerDelay } from "../system/timer-delay.js";
 
 /** How a wait ended well. */
 export interface WaitResult {
@@ -17,7 +18,7 @@ function tryConnect(host: string, port: number, timeoutMs: number): Promise<stri
       s.destroy();
       resolve(err);
     };
-    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timerDelay(timeoutMs));
     s.once("connect", () => done());
     s.once("error", (err) => done(err.message));
   });
@@ -41,7 +42,7 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
     if (err === undefined) return { elapsedMs: Date.now() - started, attempts };
     lastError = err;
     const pause = Math.min(intervalMs, deadline - Date.now());
-    if (pause > 0) await sleep(pause, undefined, { signal }).catch(() => {});
+    if (pause > 0) await sleep(timerDelay(pause), undefined, { signal }).catch(() => {});
   }
   throw new ProxyError("deadline_exceeded", `nothing accepted connections on ${formatHostPort(host, port)} within ${timeoutMs} ms (${attempts} attempts, last: ${lastError})`);
 }

@@ -16,6 +16,7 @@ import {
 } from "../gen/envdts/v1/system_pb.js";
 import { keepaliveIntervalMs, withKeepalive } from "../http/keepalive.js";
 import { osPrettyName } from "./control-routes.js";
+import { timerDelay } from "./timer-delay.js";
 import { CpuPercent, cpuCount, detectCgroupMode, loadAverage, openFdCount, readDisk, readMemory, readNetwork } from "./host-metrics.js";
 
 const CGROUP_VERSIONS = { none: CgroupVersion.NONE, v1: CgroupVersion.V1, v2: CgroupVersion.V2, hybrid: CgroupVersion.HYBRID } as const;
@@ -109,7 +110,7 @@ async function* samples(intervalMs: number, signal: AbortSignal): AsyncGenerator
   while (!signal.aborted) {
     yield { $typeName: "envdts.v1.WatchResourceUsageResponse", event: { case: "sample", value: sampler.sample() } };
     await new Promise<void>((resolve) => {
-      const t = setTimeout(done, intervalMs);
+      const t = setTimeout(done, timerDelay(intervalMs));
       function done() {
         clearTimeout(t);
         signal.removeEventListener("abort", done);
