@@ -1,4 +1,5 @@
-// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes, batched directory stats, hiding a secret from /proc/<pid>/cmdline).
+// envd_native: the few Linux calls Node has no API for (inotify, extended attributes, pipes, batched directory stats,
+// hiding a secret from /proc/<pid>/cmdline, filesystem calls made as another user).
 #include <node_api.h>
 
 napi_value envd_init_inotify(napi_env env, napi_value exports);
@@ -7,6 +8,7 @@ napi_value envd_init_process(napi_env env, napi_value exports);
 napi_value envd_init_dirstat(napi_env env, napi_value exports);
 napi_value envd_init_spawn(napi_env env, napi_value exports);
 napi_value envd_init_proctitle(napi_env env, napi_value exports);
+napi_value envd_init_fsuser(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   envd_init_inotify(env, exports);
@@ -15,6 +17,7 @@ static napi_value init(napi_env env, napi_value exports) {
   envd_init_dirstat(env, exports);
   envd_init_spawn(env, exports);
   envd_init_proctitle(env, exports);
+  envd_init_fsuser(env, exports);
   return exports;
 }
 

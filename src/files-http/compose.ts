@@ -10,7 +10,7 @@ import type { HttpRequest, RouteHandler } from "../http/types.js";
 import type { UserAccount } from "../users/passwd.js";
 import { ensureDirs } from "../filesystem/ensure-dirs.js";
 import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
-import { permissionProblem } from "./permissions.js";
+import { claimForRemoval, permissionProblem, type Claim } from "./permissions.js";
 import { fileRequestUser, resolveFilePath } from "./request-context.js";
 
 /** POST /files/compose's JSON body. */
@@ -136,6 +136,7 @@ async function concatenate(handle: FileHandle, sources: string[]): Promise<void>
  */
 export function composeRoute(ctx: DaemonContext): RouteHandler {
   return async (req, res) => {
+    let claim: Claim | undefined;
     try {
       const body = parseComposeRequest(await readBody(req, ctx.config.maxMessageBytes));
       if (body.sourcePaths.length === 0) throw new HttpError(400, "source_paths must not be empty");
@@ -149,6 +150,12 @@ export function composeRoute(ctx: DaemonContext): RouteHandler {
       }
       const limit = ctx.config.maxFileBytes;
       if (limit > 0 && sources.bytes > limit) throw new HttpError(413, `composed file size ${sources.bytes} exceeds the limit of ${limit} bytes`);
+      // Enforced: the sources are moved aside as the user first, so the kernel decides (sticky bit
+      // included) whether the user may delete them before anything is written.
+      if (ctx.config.enforceFilePermissions && user.uid !== 0) {
+        claim = await claimForRemoval(user, sources.paths);
+        sources.paths = claim.paths;
+      }
       try {
         await ensureDirs(posix.dirname(dest), user.uid, user.gid);
       } catch (err) {
@@ -190,6 +197,7 @@ export function composeRoute(ctx: DaemonContext): RouteHandler {
       ctx.log.info({ path: dest, sources: sources.paths.length, size: sources.bytes }, "file compose completed");
       sendJson(res, 200, { name: posix.basename(dest), path: dest, type: "file" });
     } catch (err) {
+      await claim?.restore();
       if (err instanceof HttpError) sendJsonError(res, err.status, err.message);
       else {
         ctx.log.error({ err }, "compose failed");

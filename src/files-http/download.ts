@@ -15,7 +15,7 @@ import { goExt, loadMimeTable, typeByExtension } from "./content-type.js";
 import { identityAcceptable, negotiateCoding } from "./encoding.js";
 import { errnoCode, goErrorText } from "../filesystem/go-text.js";
 import { formatHttpDate } from "./http-date.js";
-import { permissionProblem } from "./permissions.js";
+import { openForUser, permissionProblem } from "./permissions.js";
 import { checkPreconditions } from "./preconditions.js";
 import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
 import { checkFileAccess, fileRequestUser, resolveFilePath } from "./request-context.js";
@@ -188,8 +188,11 @@ async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpRes
   try {
     // Non-blocking: a path swapped for a FIFO since the stat, or a kernel file that blocks on
     // read (/proc/kmsg), must fail instead of holding one of libuv's four threads forever.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+    // Enforced: opened as the user, so the kernel decides on the very file that is read.
+    handle = ctx.config.enforceFilePermissions && user.uid !== 0 ? await openForUser(user, path, flags) : await open(path, flags);
   } catch (err) {
+    if (err instanceof HttpError) throw err;
     throw new HttpError(500, `error opening file '${path}': ${goErrorText(err)}`);
   }
   try {

@@ -3,7 +3,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { failureCode } from "../http/failure-code.js";
 import { goPathError } from "./errors.js";
 import type { FsRequest } from "./request.js";
-import { R_OK, X_OK } from "./access.js";
 
 /**
  * The directory a listing reads: the requested path with symlinks followed
@@ -30,6 +29,6 @@ export function listRoot(r: FsRequest, requested: string): string {
     throw new ConnectError(`error getting file info: ${goPathError("stat", resolved, err)}`, failureCode(err));
   }
   if (!isDir) throw new ConnectError(`path is not a directory: ${resolved}`, Code.InvalidArgument);
-  r.access.require(resolved, R_OK | X_OK);
+  r.access.requireEnter(resolved);
   return resolved;
 }

@@ -52,10 +52,6 @@ class Copier {
     private readonly signal: AbortSignal,
   ) {}
 
-  private denied(path: Buffer, verb: string): ConnectError {
-    return new ConnectError(`permission denied: user '${this.access.user.name}' cannot ${verb} '${path.toString()}'`, Code.PermissionDenied);
-  }
-
   private existsError(dst: Buffer): ConnectError {
     return new ConnectError(`destination already exists: ${dst.toString()}`, Code.AlreadyExists);
   }
@@ -72,7 +68,7 @@ class Copier {
     if (existing) {
       if (!this.force) throw this.existsError(dst);
       if (existing.isDirectory()) throw new ConnectError(`cannot overwrite directory ${dst.toString()} with a non-directory`, Code.FailedPrecondition);
-      this.access.requireRemove(dst);
+      await this.access.requireRemove(dst);
     }
     const tmp = tempSibling(dst);
     try {
@@ -82,7 +78,7 @@ class Copier {
         await lutimes(tmp, st.atime, st.mtime);
         this.counts.symlinks++;
       } else {
-        if (!this.access.allows(st, R_OK)) throw this.denied(src, "read");
+        await this.access.require(src, R_OK);
         await copyFile(src, tmp, constants.COPYFILE_FICLONE);
         // chown first: it clears setuid/setgid, which chmod then restores.
         await chown(tmp, this.uid, this.gid);
@@ -92,7 +88,9 @@ class Copier {
         this.counts.bytes += BigInt(st.size);
       }
       // Atomic replacement: readers see the old entry or the new one, never half a file.
-      await rename(tmp, dst);
+      // As the user when enforced and replacing: the kernel applies the sticky bit.
+      if (existing && this.access.enforced) await this.access.rename(tmp, dst);
+      else await rename(tmp, dst);
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw err;
@@ -100,17 +98,18 @@ class Copier {
   }
 
   private async copyDir(src: Buffer, dst: Buffer, st: Stats, existing: Stats | undefined): Promise<void> {
-    if (!this.access.allows(st, R_OK | X_OK)) throw this.denied(src, "list");
+    await this.access.require(src, R_OK | X_OK);
     if (existing && !existing.isDirectory()) {
       if (!this.force) throw this.existsError(dst);
-      this.access.requireRemove(dst);
-      await unlink(dst);
+      await this.access.requireRemove(dst);
+      if (this.access.enforced) await this.access.unlink(dst);
+      else await unlink(dst);
       existing = undefined;
     } else if (existing && !this.force) {
       throw this.existsError(dst);
     }
     if (existing) {
-      if (!this.access.allows(existing, W_OK | X_OK)) throw this.denied(dst, "write into");
+      await this.access.require(dst, W_OK | X_OK);
     } else {
       // Owner-only until filled, so a read-only source mode cannot block the children.
       await mkdir(dst, 0o700);
@@ -152,8 +151,8 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${goPathError("lstat", source, err)}`, Code.NotFound);
     throw new ConnectError(`error getting file info: ${goPathError("lstat", source, err)}`, failureCode(err));
   }
-  r.access.requireTraverse(source);
-  r.access.requireCreate(destination);
+  await r.access.requireTraverse(source);
+  await r.access.requireCreate(destination);
   if (st.isDirectory()) {
     const from = realOrLexical(source);
     const to = posix.join(realOrLexical(posix.dirname(destination)), posix.basename(destination));

@@ -38,17 +38,17 @@ export async function chmodPath(ctx: DaemonContext, req: ChmodRequest, hctx: Han
   if (req.mode > 0o7777) throw new ConnectError(`mode ${req.mode.toString(8)} is not a permission mode (0 to 7777 octal)`, Code.InvalidArgument);
   const r = fsRequest(ctx, hctx);
   const path = await target(r, req.path);
-  r.access.requireOwner(path);
+  // As the user when enforced: the kernel lets only the owner chmod.
+  const setMode = (p: string | Buffer) => (r.access.enforced ? r.access.chmod(p, req.mode) : chmod(p, req.mode));
   let changed = 0n;
   try {
-    await chmod(path, req.mode);
+    await setMode(path);
     changed++;
     if (req.recursive && (await lstat(path, {})).isDirectory()) {
       for await (const { abs } of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) {
         const st = await lstat(abs).catch(() => undefined);
         if (!st || st.isSymbolicLink()) continue;
-        r.access.requireOwner(abs, false);
-        await chmod(abs, req.mode);
+        await setMode(abs);
         changed++;
       }
     }
@@ -56,17 +56,6 @@ export async function chmodPath(ctx: DaemonContext, req: ChmodRequest, hctx: Han
     throw fsFailure(err, "chmod", path);
   }
   return { entry: entryInfo(path, { fsRoot: ctx.config.fsRoot }), changed };
-}
-
-/**
- * Who may chown: root always; with permission enforcement another user only
- * changes the group of its own files to a group it belongs to, as the kernel allows.
- */
-function requireChown(r: FsRequest, ownerUid: number, uid: number, gid: number): void {
-  if (!r.access.enforced) return;
-  const u = r.user;
-  const ok = ownerUid === u.uid && (uid === -1 || uid === u.uid) && (gid === -1 || u.groups.includes(gid));
-  if (!ok) throw new ConnectError(`permission denied: user '${u.name}' cannot change the owner of this file`, Code.PermissionDenied);
 }
 
 /**
@@ -91,19 +80,17 @@ export async function chownPath(ctx: DaemonContext, req: ChownRequest, hctx: Han
   }
   const r = fsRequest(ctx, hctx);
   const path = await target(r, req.path);
-  r.access.requireTraverse(path);
+  // As the user when enforced: the kernel lets an owner change only the group, to one of its own.
+  const setOwner = (p: string | Buffer, follow: boolean) => (r.access.enforced ? r.access.chown(p, uid, gid, follow) : follow ? chown(p, uid, gid) : lchown(p, uid, gid));
   let changed = 0n;
   try {
-    const top = await lstat(path);
-    requireChown(r, top.uid, uid, gid);
-    await chown(path, uid, gid);
+    await setOwner(path, true);
     changed++;
     if (req.recursive && (await lstat(path)).isDirectory()) {
       for await (const { abs } of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) {
         const st = await lstat(abs).catch(() => undefined);
         if (!st) continue;
-        requireChown(r, st.uid, uid, gid);
-        await lchown(abs, uid, gid);
+        await setOwner(abs, false);
         changed++;
       }
     }

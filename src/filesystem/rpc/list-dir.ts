@@ -1,4 +1,3 @@
-import { statSync } from "node:fs";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
@@ -32,15 +31,7 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
     const walk = walkTree(Buffer.from(resolved), {
       depth,
       withStats: true,
-      canEnter: access.enforced
-        ? (abs) => {
-            try {
-              return access.canEnter(statSync(abs));
-            } catch {
-              return false;
-            }
-          }
-        : undefined,
+      canEnter: access.enforced ? (abs) => access.canEnter(abs) : undefined,
     });
     for await (const { rel, abs, listing, index } of walk) {
       if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);

@@ -28,7 +28,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
   }
   if (existing === true) throw new ConnectError(`directory already exists: ${path}`, Code.AlreadyExists);
   if (existing === false) throw new ConnectError(`path already exists but it is not a directory: ${path}`, Code.InvalidArgument);
-  r.access.requireCreate(path);
+  await r.access.requireCreate(path);
   try {
     await ensureDirs(path, r.user.uid, r.user.gid);
   } catch (err) {

@@ -19,16 +19,19 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
   const r = fsRequest(ctx, hctx);
   const source = r.resolve(req.source);
   const destination = r.resolve(req.destination);
-  r.access.requireRemove(source);
-  r.access.requireCreate(destination);
+  await r.access.requireRemove(source);
+  await r.access.requireCreate(destination);
   try {
     await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
   } catch (err) {
     throw new ConnectError((err as Error).message, failureCode(err));
   }
   try {
-    renameSync(source, destination);
+    // As the user when enforced: the kernel applies the sticky bit to both names.
+    if (r.access.enforced) await r.access.rename(source, destination);
+    else renameSync(source, destination);
   } catch (err) {
+    if (err instanceof ConnectError) throw err;
     // Go's *os.LinkError text: "rename <src> <dst>: <strerror>".
     const text = goPathError("rename", `${source} ${destination}`, err);
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${text}`, Code.NotFound);

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { lstatSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
@@ -12,7 +12,7 @@ import { walkTree } from "../walk.js";
 
 /** With enforcement: every entry of a tree must be removable by the user, checked before anything goes. */
 async function requireRemovableTree(access: FileAccess, path: string): Promise<void> {
-  access.requireRemove(path);
+  await access.requireRemove(path);
   let isDir = false;
   try {
     isDir = lstatSync(path).isDirectory();
@@ -20,14 +20,39 @@ async function requireRemovableTree(access: FileAccess, path: string): Promise<v
     return;
   }
   if (!isDir) return;
-  for await (const entry of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) access.requireRemove(entry.abs);
+  for await (const entry of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) await access.requireRemove(entry.abs);
+}
+
+/** os.RemoveAll as the user: children first, a missing entry is success. */
+async function removeTreeAs(access: FileAccess, path: Buffer): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  try {
+    if (st.isDirectory()) {
+      for (const name of await readdir(path, { encoding: "buffer" })) await removeTreeAs(access, Buffer.concat([path, Buffer.from("/"), name]));
+      await access.rmdir(path);
+    } else await access.unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, failureCode(err));
+  }
 }
 
 /** Filesystem.Remove: recursive, like os.RemoveAll; a missing path is success. */
 export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RemoveResponseSchema>> {
   const r = fsRequest(ctx, hctx);
   const path = r.resolve(req.path);
-  if (r.access.enforced) await requireRemovableTree(r.access, path);
+  if (r.access.enforced) {
+    await requireRemovableTree(r.access, path);
+    // As the user: the kernel applies the sticky bit to every entry.
+    await removeTreeAs(r.access, Buffer.from(path));
+    return {};
+  }
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {

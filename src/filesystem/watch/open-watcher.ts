@@ -2,7 +2,6 @@ import { statSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
-import { R_OK, X_OK } from "../access.js";
 import { goPathError } from "../errors.js";
 import type { FsRequest } from "../request.js";
 import { DirWatcher } from "./dir-watcher.js";
@@ -42,7 +41,7 @@ export function openWatcher(ctx: DaemonContext, r: FsRequest, params: WatchParam
     }
     if (network) throw new ConnectError(`cannot watch path on network filesystem: ${path}`, Code.InvalidArgument);
   }
-  r.access.require(path, R_OK | X_OK);
+  r.access.requireEnter(path);
   const access = r.access;
   const watcher = new DirWatcher({
     root: path,
@@ -50,15 +49,7 @@ export function openWatcher(ctx: DaemonContext, r: FsRequest, params: WatchParam
     includeEntry: params.includeEntry,
     queueMax: ctx.config.watchQueueMax,
     fsRoot: ctx.config.fsRoot,
-    canEnter: access.enforced
-      ? (abs) => {
-          try {
-            return access.canEnter(statSync(abs));
-          } catch {
-            return false;
-          }
-        }
-      : undefined,
+    canEnter: access.enforced ? (abs) => access.canEnter(abs) : undefined,
     log: ctx.log,
   });
   watcher.start();
