@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "envd_native",
-      "sources": ["src/addon.c", "src/addon-util.c", "src/inotify.c", "src/xattr.c", "src/process.c", "src/dirstat.c", "src/spawn.c", "src/proctitle.c", "src/fsuser.c"],
+      "sources": ["src/addon.c", "src/addon-util.c", "src/inotify.c", "src/xattr.c", "src/process.c", "src/dirstat.c", "src/spawn.c", "src/proctitle.c", "src/fsuser.c", "src/fdops.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]
     },

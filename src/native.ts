@@ -54,6 +54,10 @@ export interface NativeAddon {
   removeXattr(path: string, name: string): void;
   /** Overwrites `secret` with '*' where the kernel shows /proc/<pid>/cmdline and environ from. */
   scrubProcessStrings(secret: string): number;
+  flistXattr(fd: number): string[];
+  fgetXattr(fd: number, name: string): Buffer;
+  fsetXattr(fd: number, name: string, value: Buffer): void;
+  fremoveXattr(fd: number, name: string): void;
   [name: string]: unknown;
 }
 

@@ -1,17 +1,20 @@
 import { randomUUID } from "node:crypto";
-import { constants, createReadStream } from "node:fs";
+import { close as fsClose, closeSync, constants, createReadStream, fchownSync, fstatSync, type Stats } from "node:fs";
+import { promisify } from "node:util";
+import { ConnectError } from "@connectrpc/connect";
 import { writeStreamOn } from "./fd-streams.js";
-import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { DaemonContext } from "../daemon-context.js";
 import { HttpError, sendJson, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, RouteHandler } from "../http/types.js";
 import type { UserAccount } from "../users/passwd.js";
-import { ensureDirs } from "../filesystem/ensure-dirs.js";
+import { ensureParentDirs } from "../filesystem/ensure-dirs.js";
+import { fdOps, sameFile, statAt } from "../filesystem/fd-ops.js";
+import { openParent, openPathAsync, type ParentEntry } from "../filesystem/resolve.js";
 import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
 import { claimForRemoval, permissionProblem, type Claim } from "./permissions.js";
-import { fileRequestUser, resolveFilePath } from "./request-context.js";
+import { fileRequestUser, pathHttpError, resolveFilePath } from "./request-context.js";
 
 /** POST /files/compose's JSON body. */
 interface ComposeRequest {
@@ -80,53 +83,160 @@ function parseComposeRequest(raw: Buffer): ComposeRequest {
   return { sourcePaths, destination: (destination as string | null) ?? "", username: (username as string | null) ?? undefined };
 }
 
-/** Resolves and checks every source as envd does, in order; returns their absolute paths and total size. */
-async function checkSources(ctx: DaemonContext, user: UserAccount, sources: string[], dest: string): Promise<{ paths: string[]; bytes: number }> {
-  const paths: string[] = [];
-  let bytes = 0;
-  for (const src of sources) {
-    const resolved = resolveFilePath(ctx, user, src, `error resolving source path ${goQuote(src)}: `);
-    if (resolved === dest) throw new HttpError(400, `source path ${goQuote(src)} cannot be the same as destination`);
-    let st;
-    try {
-      st = await stat(resolved);
-    } catch {
-      throw new HttpError(404, `source file not found: ${src}`);
-    }
-    if (!st.isFile()) throw new HttpError(400, `source path is not a regular file: ${src}`);
-    if (ctx.config.enforceFilePermissions) {
-      const problem = (await permissionProblem(user, resolved, "read")) ?? (await permissionProblem(user, posix.dirname(resolved), "write"));
-      if (problem) throw new HttpError(403, problem);
-    }
-    paths.push(resolved);
-    bytes += st.size;
+const closeFd = promisify(fsClose);
+
+/** One source, opened once: its data is read from `fd`, its identity is `st`. */
+interface Source {
+  raw: string;
+  path: string;
+  fd: number;
+  st: Stats;
+}
+
+function closeAll(sources: Source[]): void {
+  for (const s of sources) closeSync(s.fd);
+}
+
+/** The destination's current file, if any (a final symlink followed, as envd's checks do). */
+function destinationFile(ctx: DaemonContext, dest: string): { dev: number; ino: number } | undefined {
+  let parent: ParentEntry;
+  try {
+    parent = openParent(ctx, dest, { follow: true });
+  } catch (err) {
+    if (err instanceof ConnectError) throw pathHttpError(err, "error resolving destination path: ");
+    return undefined;
   }
-  return { paths, bytes };
+  try {
+    return statAt(parent.dir, parent.name);
+  } catch {
+    return undefined;
+  } finally {
+    parent.close();
+  }
+}
+
+/**
+ * Resolves, opens and checks every source as envd does, in order. Sources are compared by identity
+ * (device and inode), not spelling: a source that is the destination under another name, or two
+ * sources that are one file, would have the compose delete what it just wrote.
+ */
+async function openSources(ctx: DaemonContext, user: UserAccount, raws: string[], dest: string): Promise<{ sources: Source[]; bytes: number }> {
+  const sources: Source[] = [];
+  let bytes = 0;
+  const destFile = destinationFile(ctx, dest);
+  try {
+    for (const raw of raws) {
+      const resolved = resolveFilePath(ctx, user, raw, `error resolving source path ${goQuote(raw)}: `);
+      if (resolved === dest) throw new HttpError(400, `source path ${goQuote(raw)} cannot be the same as destination`);
+      let fd: number;
+      try {
+        // Non-blocking: a source swapped for a FIFO since it was resolved fails instead of waiting for a writer.
+        fd = await openPathAsync(ctx, resolved, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      } catch (err) {
+        if (err instanceof ConnectError) throw pathHttpError(err, `error resolving source path ${goQuote(raw)}: `);
+        throw new HttpError(404, `source file not found: ${raw}`);
+      }
+      const st = fstatSync(fd);
+      sources.push({ raw, path: resolved, fd, st });
+      if (!st.isFile()) throw new HttpError(400, `source path is not a regular file: ${raw}`);
+      if (destFile && sameFile(st, destFile)) throw new HttpError(400, `source path ${goQuote(raw)} cannot be the same as destination`);
+      const twin = sources.find((other) => other.fd !== fd && sameFile(other.st, st));
+      if (twin) throw new HttpError(400, `source path ${goQuote(raw)} is the same file as source path ${goQuote(twin.raw)}`);
+      if (ctx.config.enforceFilePermissions) {
+        const problem = (await permissionProblem(user, resolved, "read")) ?? (await permissionProblem(user, posix.dirname(resolved), "write"));
+        if (problem) throw new HttpError(403, problem);
+      }
+      bytes += st.size;
+    }
+  } catch (err) {
+    closeAll(sources);
+    throw err;
+  }
+  return { sources, bytes };
 }
 
 /** Appends each source to the open destination with backpressure; envd's errors on failure. */
-async function concatenate(handle: FileHandle, sources: string[]): Promise<void> {
+async function concatenate(fd: number, sources: Source[]): Promise<void> {
   let offset = 0;
   for (const src of sources) {
-    // Non-blocking: a source swapped for a FIFO since it was checked fails instead of waiting for a writer.
-    const input = createReadStream(src, { highWaterMark: CHUNK, flags: (constants.O_RDONLY | constants.O_NONBLOCK) as unknown as string /* fs.open takes numeric flags; the types do not say so */ });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        input.once("open", () => resolve());
-        input.once("error", reject);
-      });
-    } catch (err) {
-      throw new HttpError(500, `error opening source file ${src}: ${goErrorText(err)}`);
-    }
-    // Over the numeric fd, never closed by the stream itself (see fd-streams.ts).
-    const output = writeStreamOn(handle, { start: offset, highWaterMark: CHUNK });
+    // Over the descriptors opened and checked above, never closed by the streams themselves.
+    const input = createReadStream("", { fd: src.fd, autoClose: false, start: 0, highWaterMark: CHUNK });
+    const output = writeStreamOn(fd, { start: offset, highWaterMark: CHUNK });
     try {
       await pipeline(input, output);
     } catch (err) {
       if (isNoSpace(err)) throw new HttpError(507, "not enough disk space available");
-      throw new HttpError(500, `error composing source ${src}: ${goErrorText(err)}`);
+      throw new HttpError(500, `error composing source ${src.path}: ${goErrorText(err)}`);
     }
     offset += output.bytesWritten;
+  }
+}
+
+/**
+ * Deletes a source once its data is in the destination: the entry its path names now, only if it
+ * is still the file that was read (or a symlink, which envd removes itself).
+ */
+function removeSource(ctx: DaemonContext, src: Source, raw: string): void {
+  let parent: ParentEntry;
+  try {
+    parent = openParent(ctx, posix.resolve(src.path), { follow: false });
+  } catch {
+    return;
+  }
+  try {
+    const entry = statAt(parent.dir, parent.name);
+    if (entry && (entry.isSymbolicLink() || sameFile(entry, src.st))) fdOps().unlinkAt(parent.dir, parent.name, 0);
+    else ctx.log.warn({ path: raw }, "compose source changed since it was read; not removed");
+  } catch {
+    /* gone already: as envd, ignored */
+  } finally {
+    parent.close();
+  }
+}
+
+/**
+ * Writes the sources into a temporary file in the destination's directory (created there, owned by
+ * the user on its descriptor before it has a name anyone else uses) and renames it into place.
+ */
+async function composeInto(parent: ParentEntry, dest: string, sources: Source[], user: UserAccount): Promise<void> {
+  const temp = Buffer.concat([parent.name, Buffer.from(`.e2b-compose.${randomUUID()}.tmp`)]);
+  let fd: number;
+  try {
+    fd = await fdOps().openAtAsync(parent.dir, temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+  } catch (err) {
+    if (isNoSpace(err)) throw new HttpError(507, "not enough disk space available");
+    throw new HttpError(500, `error creating destination file: ${goErrorText(err)}`);
+  }
+  let renamed = false;
+  let open = true;
+  try {
+    try {
+      fchownSync(fd, user.uid, user.gid);
+    } catch (err) {
+      throw new HttpError(500, `error changing file ownership: ${goErrorText(err)}`);
+    }
+    await concatenate(fd, sources);
+    open = false;
+    try {
+      await closeFd(fd);
+    } catch (err) {
+      throw new HttpError(500, `error closing destination file: ${goErrorText(err)}`);
+    }
+    try {
+      await fdOps().renameAtAsync(parent.dir, temp, parent.dir, parent.name, 0);
+      renamed = true;
+    } catch (err) {
+      throw new HttpError(500, `error finalizing compose: ${goErrorText(err)}`);
+    }
+  } finally {
+    if (open) await closeFd(fd).catch(() => {});
+    if (!renamed) {
+      try {
+        fdOps().unlinkAt(parent.dir, temp, 0);
+      } catch {
+        /* never created or already gone */
+      }
+    }
   }
 }
 
@@ -143,58 +253,37 @@ export function composeRoute(ctx: DaemonContext): RouteHandler {
       if (body.destination === "") throw new HttpError(400, "destination is required");
       const user = fileRequestUser(ctx, body.username);
       const dest = resolveFilePath(ctx, user, body.destination, "error resolving destination path: ");
-      const sources = await checkSources(ctx, user, body.sourcePaths, dest);
-      if (ctx.config.enforceFilePermissions) {
-        const problem = await permissionProblem(user, dest, "write");
-        if (problem) throw new HttpError(403, problem);
-      }
-      const limit = ctx.config.maxFileBytes;
-      if (limit > 0 && sources.bytes > limit) throw new HttpError(413, `composed file size ${sources.bytes} exceeds the limit of ${limit} bytes`);
-      // Enforced: the sources are moved aside as the user first, so the kernel decides (sticky bit
-      // included) whether the user may delete them before anything is written.
-      if (ctx.config.enforceFilePermissions && user.uid !== 0) {
-        claim = await claimForRemoval(user, sources.paths);
-        sources.paths = claim.paths;
-      }
+      const { sources, bytes } = await openSources(ctx, user, body.sourcePaths, dest);
       try {
-        await ensureDirs(posix.dirname(dest), user.uid, user.gid);
-      } catch (err) {
-        throw new HttpError(500, `error ensuring directories: ${(err as Error).message}`);
-      }
-
-      const temp = `${dest}.e2b-compose.${randomUUID()}.tmp`;
-      let handle: FileHandle;
-      try {
-        handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o666);
-      } catch (err) {
-        if (isNoSpace(err)) throw new HttpError(507, "not enough disk space available");
-        throw new HttpError(500, `error creating destination file: ${goErrorText(err)}`);
-      }
-      let renamed = false;
-      try {
-        try {
-          await handle.chown(user.uid, user.gid);
-        } catch (err) {
-          throw new HttpError(500, `error changing file ownership: ${goErrorText(err)}`);
+        if (ctx.config.enforceFilePermissions) {
+          const problem = await permissionProblem(user, dest, "write");
+          if (problem) throw new HttpError(403, problem);
         }
-        await concatenate(handle, sources.paths);
+        const limit = ctx.config.maxFileBytes;
+        if (limit > 0 && bytes > limit) throw new HttpError(413, `composed file size ${bytes} exceeds the limit of ${limit} bytes`);
+        // Enforced: the sources are moved aside as the user first, so the kernel decides (sticky bit
+        // included) whether the user may delete them before anything is written.
+        if (ctx.config.enforceFilePermissions && user.uid !== 0) {
+          claim = await claimForRemoval(user, sources.map((s) => s.path));
+          claim.paths.forEach((claimed, i) => (sources[i]!.path = claimed));
+        }
+        let parent: ParentEntry;
         try {
-          await handle.close();
+          parent = ensureParentDirs(ctx, dest, user.uid, user.gid);
         } catch (err) {
-          throw new HttpError(500, `error closing destination file: ${goErrorText(err)}`);
+          if (err instanceof ConnectError) throw pathHttpError(err, "error resolving destination path: ");
+          throw new HttpError(500, `error ensuring directories: ${(err as Error).message}`);
         }
         try {
-          await rename(temp, dest);
-          renamed = true;
-        } catch (err) {
-          throw new HttpError(500, `error finalizing compose: ${goErrorText(err)}`);
+          await composeInto(parent, dest, sources, user);
+        } finally {
+          parent.close();
         }
+        for (const src of sources) removeSource(ctx, src, src.raw);
       } finally {
-        await handle.close().catch(() => {});
-        if (!renamed) await unlink(temp).catch(() => {});
+        closeAll(sources);
       }
-      for (const src of sources.paths) await unlink(src).catch(() => {});
-      ctx.log.info({ path: dest, sources: sources.paths.length, size: sources.bytes }, "file compose completed");
+      ctx.log.info({ path: dest, sources: sources.length, size: bytes }, "file compose completed");
       sendJson(res, 200, { name: posix.basename(dest), path: dest, type: "file" });
     } catch (err) {
       await claim?.restore();

@@ -1,7 +1,6 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { DaemonContext } from "../daemon-context.js";
-import { readE2bMetadata } from "../filesystem/xattr.js";
 import { HttpError } from "../http/respond.js";
 import type { UserAccount } from "../users/passwd.js";
 import { writeUploadedFile } from "./file-writer.js";
@@ -26,7 +25,7 @@ export interface UploadRequest {
 
 /**
  * Writes one uploaded file to the resolved `path` and describes it as envd does,
- * with the metadata read back from the file.
+ * with the metadata read back from the file written.
  */
 export async function uploadOne(up: UploadRequest, path: string, body: Readable): Promise<UploadedEntry> {
   const { ctx, user } = up;
@@ -34,15 +33,15 @@ export async function uploadOne(up: UploadRequest, path: string, body: Readable)
     const problem = await permissionProblem(user, path, "write");
     if (problem) throw new HttpError(403, problem);
   }
-  await writeUploadedFile(path, body, {
+  const persisted = await writeUploadedFile(ctx, path, body, {
     uid: user.uid,
     gid: user.gid,
     metadata: up.metadata,
     maxBytes: ctx.config.maxFileBytes,
     contentLength: up.contentLength,
     log: ctx.log,
+    keepOwnerInPlace: ctx.config.enforceFilePermissions && user.uid !== 0,
   });
-  const persisted = readE2bMetadata(path);
   const entry: UploadedEntry = { name: posix.basename(path), path, type: "file" };
   return Object.keys(persisted).length > 0 ? { metadata: sortedMetadata(persisted), ...entry } : entry;
 }

@@ -1,7 +1,10 @@
 import { statSync } from "node:fs";
-import { chown, mkdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
+import { ConnectError } from "@connectrpc/connect";
+import type { DaemonContext } from "../daemon-context.js";
 import { errnoCode, goErrorText } from "./go-text.js";
+import { withPath } from "./fd-ops.js";
+import { openParent, type ParentEntry } from "./resolve.js";
 
 /** Every prefix of an absolute directory path, "/" first. */
 function subpaths(path: string): string[] {
@@ -16,39 +19,39 @@ function subpaths(path: string): string[] {
 }
 
 /**
- * E2B's EnsureDirs: creates each missing directory of `path` with mode 0755 (before
- * umask) and chowns each one it created to uid:gid. Existing directories are left as
- * they are; a component that is not a directory fails with "path is a file: <p>".
- * Errors carry envd's messages.
+ * envd's message for a failed EnsureDirs of `dir`. The walk reports what failed, not where, so the
+ * first component that is missing or not a directory is looked up for the text only (nothing acts
+ * on what this finds).
  */
-export async function ensureDirs(path: string, uid: number, gid: number): Promise<void> {
-  // Almost always the directory is there already: one stat instead of one per component.
-  // (If the whole path is a directory, so is every prefix: stat follows symlinks as the walk does.)
-  // Synchronous, like the uploads' lstat: microseconds locally against a thread-pool round trip.
-  try {
-    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
-  } catch {
-    /* a component is not a directory, or not searchable: the walk below says which */
-  }
-  for (const sub of subpaths(path)) {
-    let isDir: boolean;
-    try {
-      isDir = (await stat(sub)).isDirectory();
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT") throw new Error(`failed to stat directory: ${goErrorText(err)}`);
+function ensureDirsError(err: unknown, dir: string): Error {
+  if (err instanceof ConnectError) return err;
+  if (errnoCode(err) === "ENOTDIR" || errnoCode(err) === "ENOENT" || errnoCode(err) === "EACCES" || errnoCode(err) === "ENOSPC" || errnoCode(err) === "EROFS" || errnoCode(err) === "EDQUOT") {
+    for (const sub of subpaths(dir)) {
+      let isDir: boolean;
       try {
-        await mkdir(sub, 0o755);
-      } catch (mkErr) {
-        if (errnoCode(mkErr) !== "EEXIST") throw new Error(`failed to create directory: ${goErrorText(mkErr)}`);
+        isDir = statSync(sub).isDirectory();
+      } catch (statErr) {
+        if (errnoCode(statErr) !== "ENOENT") return new Error(`failed to stat directory: ${goErrorText(statErr)}`);
+        return new Error(`failed to create directory: ${goErrorText(withPath(err as Error, "mkdir", sub))}`);
       }
-      // Chown even when a concurrent creator won the race: it may not have chowned yet.
-      try {
-        await chown(sub, uid, gid);
-      } catch (chErr) {
-        throw new Error(`failed to chown directory: ${goErrorText(chErr)}`);
-      }
-      continue;
+      if (!isDir) return new Error(`path is a file: ${sub}`);
     }
-    if (!isDir) throw new Error(`path is a file: ${sub}`);
+  }
+  return new Error(`failed to create directory: ${goErrorText(withPath(err as Error, "mkdir", dir))}`);
+}
+
+/**
+ * E2B's EnsureDirs for the directory holding `path`, on descriptors: resolves `path`'s parent once
+ * (beneath the root jail when one is set), creating each missing directory with mode 0755 (before
+ * umask) owned by uid:gid from birth (created as root, opened without following symlinks, checked to
+ * be the directory just made, fchown'ed on that descriptor). Existing directories are left as they
+ * are. Returns the parent's descriptor and the final name (not followed), which the caller closes.
+ * Errors carry envd's messages; a jail escape is the resolver's permission_denied ConnectError.
+ */
+export function ensureParentDirs(ctx: DaemonContext, path: string, uid: number, gid: number): ParentEntry {
+  try {
+    return openParent(ctx, path, { follow: false, create: { uid, gid } });
+  } catch (err) {
+    throw ensureDirsError(err, posix.dirname(path));
   }
 }

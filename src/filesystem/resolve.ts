@@ -1,9 +1,10 @@
-import { lstatSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readlinkSync, realpathSync } from "node:fs";
 import { posix } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DaemonContext } from "../daemon-context.js";
 import type { UserAccount } from "../users/passwd.js";
 import { expandAndResolve } from "../users/paths.js";
+import { fdOps, withPath } from "./fd-ops.js";
 
 /** Symlinks followed in one resolution before giving up, as Linux's MAXSYMLINKS. */
 const MAX_SYMLINK_HOPS = 40;
@@ -103,4 +104,105 @@ export function resolveUserPath(ctx: DaemonContext, user: UserAccount, rawPath: 
   const abs = expandAndResolve(rawPath, user, ctx.state.defaultWorkdir);
   checkBeneathRoot(ctx, abs);
   return abs;
+}
+
+/** Where descriptor-based resolution starts: the jail's directory, or "/" (AT_FDCWD with absolute paths). */
+interface Start {
+  fd: number;
+  jail: boolean;
+  /** The jail's real path; absolute symlink targets beneath it stay inside. */
+  rootPath: string;
+}
+
+const AT_FDCWD = -100;
+const NO_JAIL: Start = { fd: AT_FDCWD, jail: false, rootPath: "/" };
+const jailStarts = new Map<string, Start>();
+
+function startFor(ctx: DaemonContext): Start {
+  const root = ctx.config.fsRoot;
+  if (!root) return NO_JAIL;
+  let start = jailStarts.get(root);
+  if (start === undefined) {
+    // Held for the daemon's lifetime: every resolution beneath the root starts from this descriptor,
+    // so renaming or replacing the root's own path later cannot move the jail.
+    const fd = openSync(realRoot(root), constants.O_RDONLY | constants.O_DIRECTORY);
+    start = { fd, jail: true, rootPath: realRoot(root) };
+    jailStarts.set(root, start);
+  }
+  return start;
+}
+
+/** The path handed to the native resolver: beneath the jail (relative), or absolute without one. */
+function pathFor(ctx: DaemonContext, start: Start, abs: string): string {
+  if (!start.jail) return abs;
+  const lexical = posix.resolve(abs);
+  const rootLexical = posix.resolve(ctx.config.fsRoot!);
+  if (isBeneath(start.rootPath, lexical)) return posix.relative(start.rootPath, lexical) || ".";
+  if (isBeneath(rootLexical, lexical)) return posix.relative(rootLexical, lexical) || ".";
+  throw escapeError(abs);
+}
+
+function resolveFailure(err: unknown, abs: string, syscall: string): unknown {
+  if ((err as NodeJS.ErrnoException).code === "EXDEV") return escapeError(abs);
+  return withPath(err as Error, syscall, abs);
+}
+
+/** A resolved directory descriptor and the name of the entry in it; close() releases the descriptor. */
+export interface ParentEntry {
+  dir: number;
+  name: Buffer;
+  close(): void;
+}
+
+/** Options for {@link openParent}. */
+export interface ParentOptions {
+  /** Follow a final symlink, so `name` is never one. */
+  follow: boolean;
+  /** Create missing directories on the way, owned by this user from birth (E2B's EnsureDirs). */
+  create?: { uid: number; gid: number };
+}
+
+/**
+ * Resolves `abs` once into the directory holding its final entry and that entry's name, beneath the
+ * root jail when one is set (escapes: permission_denied). Every later step acts on (dir, name), so a
+ * component swapped for a symlink afterwards cannot redirect it. Errors otherwise are errno errors
+ * (ENOENT, ENOTDIR, EACCES ...) with syscall and path set.
+ */
+export function openParent(ctx: DaemonContext, abs: string, opts: ParentOptions): ParentEntry {
+  const start = startFor(ctx);
+  const path = pathFor(ctx, start, abs);
+  let dir: number;
+  let name: Buffer;
+  try {
+    [dir, name] = fdOps().resolveParent(start.fd, start.jail, start.rootPath, path, opts.follow, opts.create?.uid ?? -1, opts.create?.gid ?? -1);
+  } catch (err) {
+    throw resolveFailure(err, abs, opts.create ? "mkdir" : "stat");
+  }
+  return { dir, name, close: () => closeSync(dir) };
+}
+
+/**
+ * Opens `abs` in one resolution (openat2 with RESOLVE_NO_MAGICLINKS, and RESOLVE_BENEATH in the
+ * jail; a component-by-component walk where openat2 cannot). Synchronous: for metadata opens
+ * (O_PATH) and small files on the hot path.
+ */
+export function openPath(ctx: DaemonContext, abs: string, flags: number, mode = 0): number {
+  const start = startFor(ctx);
+  const path = pathFor(ctx, start, abs);
+  try {
+    return fdOps().openResolved(start.fd, start.jail, start.rootPath, path, flags, mode);
+  } catch (err) {
+    throw resolveFailure(err, abs, "open");
+  }
+}
+
+/** {@link openPath} on the thread pool: opens that may wait on the disk or a device. */
+export async function openPathAsync(ctx: DaemonContext, abs: string, flags: number, mode = 0): Promise<number> {
+  const start = startFor(ctx);
+  const path = pathFor(ctx, start, abs);
+  try {
+    return await fdOps().openResolvedAsync(start.fd, start.jail, start.rootPath, path, flags, mode);
+  } catch (err) {
+    throw resolveFailure(err, abs, "open");
+  }
 }

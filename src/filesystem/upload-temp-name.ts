@@ -3,8 +3,9 @@ import { posix } from "node:path";
 
 const NAME_MAX = 255;
 const RANDOM_HEX = 12;
-const TEMP_SUFFIX_BYTES = ".envd-upload.".length + RANDOM_HEX + ".tmp".length + 1;
-const TEMP_NAME = /^\..*\.envd-upload\.[0-9a-f]{12}\.tmp$/s;
+const TEMP_SUFFIX_BYTES = ".envd-replace.".length + RANDOM_HEX + ".tmp".length + 1;
+const TEMP_NAME = /^\..*\.envd-(upload|replace)\.[0-9a-f]{12}\.tmp$/s;
+const REPLACE_NAME = /^\..*\.envd-replace\.[0-9a-f]{12}\.tmp$/s;
 
 /** Random bytes for this many names are drawn at once: one randomBytes call per upload cost ~9 µs. */
 const POOL_NAMES = 256;
@@ -21,11 +22,23 @@ function randomHex(): string {
   return hex;
 }
 
-/** `.<base>.envd-upload.<random>.tmp` beside the target, kept within NAME_MAX bytes. */
-export function uploadTempPath(target: string): string {
+/**
+ * `.<base>.envd-upload.<random>.tmp` beside the target (`.envd-replace.` when it will replace an
+ * existing file), kept within NAME_MAX bytes. `target` is a path or a bare name.
+ */
+export function uploadTempPath(target: string, replacing = false): string {
   let base = posix.basename(target);
   while (Buffer.byteLength(base) > NAME_MAX - TEMP_SUFFIX_BYTES) base = base.slice(0, -1);
-  return posix.join(posix.dirname(target), `.${base}.envd-upload.${randomHex()}.tmp`);
+  const name = `.${base}.envd-${replacing ? "replace" : "upload"}.${randomHex()}.tmp`;
+  return target.includes("/") ? posix.join(posix.dirname(target), name) : name;
+}
+
+/**
+ * Whether a temporary file name says it replaces an existing file: its rename over the target is
+ * no creation to a watcher (E2B's envd rewrites an existing file in place, with no CREATE).
+ */
+export function isReplaceTempName(name: string): boolean {
+  return REPLACE_NAME.test(name);
 }
 
 /**

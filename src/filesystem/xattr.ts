@@ -30,15 +30,28 @@ export function removeXattr(path: string, name: string): void {
   native().removeXattr(path, name);
 }
 
-/**
- * The user.e2b.* attributes of a path, prefix stripped. Entries that are not
- * valid UTF-8 are skipped; unsupported filesystems and read errors give {}.
- */
-export function readE2bMetadata(path: string): Record<string, string> {
+/** The four attribute calls on one target: a path (followed) or an open descriptor. */
+interface XattrTarget {
+  list(): string[];
+  get(name: string): Buffer;
+  set(name: string, value: Buffer): void;
+  remove(name: string): void;
+}
+
+function onPath(path: string): XattrTarget {
+  return { list: () => listXattr(path), get: (n) => getXattr(path, n), set: (n, v) => setXattr(path, n, v), remove: (n) => removeXattr(path, n) };
+}
+
+function onFd(fd: number): XattrTarget {
+  const n = native();
+  return { list: () => n.flistXattr(fd), get: (name) => n.fgetXattr(fd, name), set: (name, v) => n.fsetXattr(fd, name, v), remove: (name) => n.fremoveXattr(fd, name) };
+}
+
+function readE2b(t: XattrTarget): Record<string, string> {
   const out: Record<string, string> = {};
   let names: string[];
   try {
-    names = listXattr(path);
+    names = t.list();
   } catch {
     return out;
   }
@@ -46,7 +59,7 @@ export function readE2bMetadata(path: string): Record<string, string> {
     const name = decodeStrict(raw);
     if (name === undefined || !name.startsWith(E2B_XATTR_PREFIX)) continue;
     try {
-      const value = decodeStrict(getXattr(path, raw));
+      const value = decodeStrict(t.get(raw));
       if (value !== undefined) out[name.slice(E2B_XATTR_PREFIX.length)] = value;
     } catch {
       /* vanished or unreadable: skipped, as envd does */
@@ -55,20 +68,28 @@ export function readE2bMetadata(path: string): Record<string, string> {
   return out;
 }
 
+/**
+ * The user.e2b.* attributes of a path, prefix stripped. Entries that are not
+ * valid UTF-8 are skipped; unsupported filesystems and read errors give {}.
+ */
+export function readE2bMetadata(path: string): Record<string, string> {
+  return readE2b(onPath(path));
+}
+
+/** {@link readE2bMetadata} of an open file (not an O_PATH descriptor). */
+export function readE2bMetadataFd(fd: number): Record<string, string> {
+  return readE2b(onFd(fd));
+}
+
 function isIgnorable(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === "ENOTSUP" || code === "EOPNOTSUPP";
 }
 
-/**
- * Makes the user.e2b.* attributes of `path` exactly `meta`: removes every other
- * user.e2b.* key, then sets the given ones. ENOTSUP is ignored (as in E2B);
- * other errors, ENOSPC and EDQUOT among them, are thrown.
- */
-export function replaceE2bMetadata(path: string, meta: Record<string, string>): void {
+function replaceE2b(t: XattrTarget, meta: Record<string, string>): void {
   let names: string[];
   try {
-    names = listXattr(path);
+    names = t.list();
   } catch (err) {
     if (isIgnorable(err)) return;
     throw err;
@@ -78,13 +99,51 @@ export function replaceE2bMetadata(path: string, meta: Record<string, string>): 
       if (!raw.startsWith(E2B_XATTR_PREFIX)) continue;
       const key = decodeStrict(raw.slice(E2B_XATTR_PREFIX.length));
       if (key !== undefined && Object.hasOwn(meta, key)) continue;
-      removeXattr(path, raw);
+      t.remove(raw);
     }
     for (const [key, value] of Object.entries(meta)) {
-      setXattr(path, Buffer.from(E2B_XATTR_PREFIX + key, "utf8").toString("latin1"), Buffer.from(value, "utf8"));
+      t.set(Buffer.from(E2B_XATTR_PREFIX + key, "utf8").toString("latin1"), Buffer.from(value, "utf8"));
     }
   } catch (err) {
     if (isIgnorable(err)) return;
     throw err;
+  }
+}
+
+/**
+ * Makes the user.e2b.* attributes of `path` exactly `meta`: removes every other
+ * user.e2b.* key, then sets the given ones. ENOTSUP is ignored (as in E2B);
+ * other errors, ENOSPC and EDQUOT among them, are thrown.
+ */
+export function replaceE2bMetadata(path: string, meta: Record<string, string>): void {
+  replaceE2b(onPath(path), meta);
+}
+
+/** {@link replaceE2bMetadata} on an open file: the file this operation opened, whatever its name says now. */
+export function replaceE2bMetadataFd(fd: number, meta: Record<string, string>): void {
+  replaceE2b(onFd(fd), meta);
+}
+
+/**
+ * Copies the extended attributes of one open file to another, except E2B metadata and file
+ * capabilities (an upload must not carry a capability over to new content). Best effort: an
+ * attribute that cannot be set is passed to `skipped`.
+ */
+export function copyForeignXattrsFd(from: number, to: number, skipped: (name: string, err: unknown) => void): void {
+  const src = onFd(from);
+  const dst = onFd(to);
+  let names: string[];
+  try {
+    names = src.list();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(E2B_XATTR_PREFIX) || name === "security.capability") continue;
+    try {
+      dst.set(name, src.get(name));
+    } catch (err) {
+      skipped(name, err);
+    }
   }
 }

@@ -65,7 +65,7 @@ export function multipart(parts: Part[]): { body: Buffer; contentType: string } 
 
 /** Names in `dir` that look like envd-ts upload temporaries. */
 export function leftoverTemps(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.includes(".envd-upload.") || n.includes(".e2b-compose."));
+  return readdirSync(dir).filter((n) => n.includes(".envd-upload.") || n.includes(".envd-replace.") || n.includes(".e2b-compose."));
 }
 
 /** Polls `check` until it returns true or `ms` pass. */

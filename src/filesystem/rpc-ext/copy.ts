@@ -1,17 +1,19 @@
-import { constants, lstatSync, realpathSync, type Stats } from "node:fs";
-import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink, utimes } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { posix } from "node:path";
+import { closeSync, constants, createReadStream, fchmodSync, fchownSync, fstatSync, futimesSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { CopyRequest, CopyResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
+import { writeStreamOn } from "../../files-http/fd-streams.js";
 import { R_OK, W_OK, X_OK, type FileAccess } from "../access.js";
-import { ensureDirs } from "../ensure-dirs.js";
+import { ensureParentDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
 import { goPathError } from "../errors.js";
+import { fdOps, O_PATH, sameFile, statAt, type FileStat } from "../fd-ops.js";
 import { fsRequest } from "../request.js";
+import { openParent, type ParentEntry } from "../resolve.js";
+import { uploadTempPath } from "../upload-temp-name.js";
 
 interface Counts {
   files: bigint;
@@ -21,26 +23,47 @@ interface Counts {
   skipped: bigint;
 }
 
-async function lstatOrUndefined(path: Buffer): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+/** A temporary name beside `name` for building an entry before renaming it into place; hidden from watchers as upload temporaries are. */
+function tempName(name: Buffer): Buffer {
+  return Buffer.from(uploadTempPath(name.toString("latin1")), "latin1");
 }
 
-/** A sibling name for building an entry before renaming it into place. */
-function tempSibling(path: Buffer): Buffer {
-  const dir = posix.dirname(path.toString("latin1"));
-  return Buffer.from(posix.join(dir, `.envd-copy-${randomBytes(6).toString("hex")}`), "latin1");
+/** The path of `name` beside `path` (in the same directory). */
+function sibling(path: Buffer, name: Buffer): Buffer {
+  const slash = path.lastIndexOf(0x2f);
+  return Buffer.concat([path.subarray(0, slash + 1), name]);
 }
 
 function child(dir: Buffer, name: Buffer): Buffer {
   return Buffer.concat([dir, Buffer.from("/"), name]);
 }
 
-/** Copies one tree; new entries belong to the requesting user, as uploads do. */
+/** One side of a copy step: the entry `name` in the directory descriptor `dir`, shown to users as `shown`. */
+interface At {
+  dir: number;
+  name: Buffer;
+  shown: Buffer;
+}
+
+/** An entry of (dir, name) opened without following it, checked to be the file `st` described. */
+function openSame(at: At, flags: number, st: FileStat): number {
+  const fd = fdOps().openAt(at.dir, at.name, flags | constants.O_NOFOLLOW, 0);
+  const now = fstatSync(fd);
+  if (!sameFile(now, st)) {
+    closeSync(fd);
+    const err: NodeJS.ErrnoException = new Error(`ESTALE: '${at.shown.toString()}' changed while it was copied`);
+    err.code = "ESTALE";
+    throw err;
+  }
+  return fd;
+}
+
+/**
+ * Copies one tree on descriptors: every source entry is opened without following it and checked to
+ * be what was listed; every new entry is created under a temporary name (or, for directories, made
+ * and checked on its own descriptor) and given to the requesting user on its descriptor before it
+ * gets its final name. Nothing is chowned or chmodded by a name looked up again.
+ */
 class Copier {
   readonly counts: Counts = { files: 0n, directories: 0n, symlinks: 0n, bytes: 0n, skipped: 0n };
 
@@ -56,80 +79,138 @@ class Copier {
     return new ConnectError(`destination already exists: ${dst.toString()}`, Code.AlreadyExists);
   }
 
-  async copy(src: Buffer, dst: Buffer): Promise<void> {
+  async copy(src: At, dst: At): Promise<void> {
     if (this.signal.aborted) throw ConnectError.from(this.signal.reason);
-    const st = await lstat(src);
-    const existing = await lstatOrUndefined(dst);
+    const st = statAt(src.dir, src.name);
+    if (!st) {
+      const err: NodeJS.ErrnoException = new Error(`ENOENT: no such file or directory, lstat '${src.shown.toString()}'`);
+      err.code = "ENOENT";
+      throw err;
+    }
+    const existing = statAt(dst.dir, dst.name);
     if (st.isDirectory()) return this.copyDir(src, dst, st, existing);
     if (!st.isFile() && !st.isSymbolicLink()) {
       this.counts.skipped++;
       return;
     }
     if (existing) {
-      if (!this.force) throw this.existsError(dst);
-      if (existing.isDirectory()) throw new ConnectError(`cannot overwrite directory ${dst.toString()} with a non-directory`, Code.FailedPrecondition);
-      await this.access.requireRemove(dst);
+      if (!this.force) throw this.existsError(dst.shown);
+      if (existing.isDirectory()) throw new ConnectError(`cannot overwrite directory ${dst.shown.toString()} with a non-directory`, Code.FailedPrecondition);
+      await this.access.requireRemove(dst.shown);
     }
-    const tmp = tempSibling(dst);
+    const tmp = tempName(dst.name);
     try {
-      if (st.isSymbolicLink()) {
-        await symlink(await readlink(src, { encoding: "buffer" }), tmp);
-        await lchown(tmp, this.uid, this.gid);
-        await lutimes(tmp, st.atime, st.mtime);
-        this.counts.symlinks++;
-      } else {
-        await this.access.require(src, R_OK);
-        await copyFile(src, tmp, constants.COPYFILE_FICLONE);
-        // chown first: it clears setuid/setgid, which chmod then restores.
-        await chown(tmp, this.uid, this.gid);
-        await chmod(tmp, st.mode & 0o7777);
-        await utimes(tmp, st.atime, st.mtime);
-        this.counts.files++;
-        this.counts.bytes += BigInt(st.size);
-      }
+      if (st.isSymbolicLink()) await this.copySymlink(src, dst.dir, tmp, st);
+      else await this.copyFile(src, dst.dir, tmp, st);
       // Atomic replacement: readers see the old entry or the new one, never half a file.
       // As the user when enforced and replacing: the kernel applies the sticky bit.
-      if (existing && this.access.enforced) await this.access.rename(tmp, dst);
-      else await rename(tmp, dst);
+      if (existing && this.access.enforced) await this.access.rename(sibling(dst.shown, tmp), dst.shown);
+      else fdOps().renameAt(dst.dir, tmp, dst.dir, dst.name, 0);
     } catch (err) {
-      await unlink(tmp).catch(() => {});
+      try {
+        fdOps().unlinkAt(dst.dir, tmp, 0);
+      } catch {
+        /* never created */
+      }
       throw err;
     }
   }
 
-  private async copyDir(src: Buffer, dst: Buffer, st: Stats, existing: Stats | undefined): Promise<void> {
-    await this.access.require(src, R_OK | X_OK);
+  private async copySymlink(src: At, dir: number, tmp: Buffer, st: FileStat): Promise<void> {
+    const target = fdOps().readlinkAt(src.dir, src.name);
+    fdOps().symlinkAt(target, dir, tmp);
+    // The link just made, on its own descriptor: owned by us and saying what we wrote, or refused.
+    const fd = fdOps().openAt(dir, tmp, O_PATH | constants.O_NOFOLLOW, 0);
+    try {
+      const made = statAt(fd, "");
+      if (!made?.isSymbolicLink() || made.uid !== process.geteuid!() || !fdOps().readlinkAt(fd, "").equals(target)) {
+        throw new ConnectError(`temporary link for ${src.shown.toString()} was replaced while it was copied`, Code.Aborted);
+      }
+      fdOps().chownAt(fd, "", this.uid, this.gid, false);
+    } finally {
+      closeSync(fd);
+    }
+    fdOps().utimesAt(dir, tmp, st.atimeMs, st.mtimeMs, false);
+    this.counts.symlinks++;
+  }
+
+  private async copyFile(src: At, dir: number, tmp: Buffer, st: FileStat): Promise<void> {
+    await this.access.require(src.shown, R_OK);
+    const input = openSame(src, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY, st);
+    try {
+      // Owner-only until filled; the user's from birth, on the descriptor that created it.
+      const out = await fdOps().openAtAsync(dir, tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        fchownSync(out, this.uid, this.gid);
+        await pipeline(createReadStream("", { fd: input, autoClose: false, start: 0 }), writeStreamOn(out));
+        // chown came first: it clears setuid/setgid, which fchmod then restores.
+        fchmodSync(out, st.mode & 0o7777);
+        futimesSync(out, st.atimeMs / 1000, st.mtimeMs / 1000);
+      } finally {
+        closeSync(out);
+      }
+    } finally {
+      closeSync(input);
+    }
+    this.counts.files++;
+    this.counts.bytes += BigInt(st.size);
+  }
+
+  private async copyDir(src: At, dst: At, st: FileStat, existing: FileStat | undefined): Promise<void> {
+    await this.access.require(src.shown, R_OK | X_OK);
     if (existing && !existing.isDirectory()) {
-      if (!this.force) throw this.existsError(dst);
-      await this.access.requireRemove(dst);
-      if (this.access.enforced) await this.access.unlink(dst);
-      else await unlink(dst);
+      if (!this.force) throw this.existsError(dst.shown);
+      await this.access.requireRemove(dst.shown);
+      if (this.access.enforced) await this.access.unlink(dst.shown);
+      else fdOps().unlinkAt(dst.dir, dst.name, 0);
       existing = undefined;
     } else if (existing && !this.force) {
-      throw this.existsError(dst);
+      throw this.existsError(dst.shown);
     }
-    if (existing) {
-      await this.access.require(dst, W_OK | X_OK);
-    } else {
-      // Owner-only until filled, so a read-only source mode cannot block the children.
-      await mkdir(dst, 0o700);
-      await chown(dst, this.uid, this.gid);
-      this.counts.directories++;
-    }
-    const names = await readdir(src, { encoding: "buffer" });
-    for (const name of names) await this.copy(child(src, name), child(dst, name));
-    if (!existing) {
-      await chmod(dst, st.mode & 0o7777);
-      await utimes(dst, st.atime, st.mtime);
+    const from = openSame(src, constants.O_RDONLY | constants.O_DIRECTORY, st);
+    try {
+      let to: number;
+      if (existing) {
+        await this.access.require(dst.shown, W_OK | X_OK);
+        to = fdOps().openAt(dst.dir, dst.name, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, 0);
+      } else {
+        // Owner-only until filled, so a read-only source mode cannot block the children.
+        to = fdOps().mkdirOwned(dst.dir, dst.name, 0o700, this.uid, this.gid);
+        this.counts.directories++;
+      }
+      try {
+        for (const name of fdOps().readDirFd(from)) {
+          await this.copy({ dir: from, name, shown: child(src.shown, name) }, { dir: to, name, shown: child(dst.shown, name) });
+        }
+        if (!existing) {
+          fchmodSync(to, st.mode & 0o7777);
+          futimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+        }
+      } finally {
+        closeSync(to);
+      }
+    } finally {
+      closeSync(from);
     }
   }
 }
 
-function realOrLexical(path: string): string {
+/** Whether directory `dir` (a descriptor) is `st` or lies below it: `..` followed up to the root. */
+function isWithin(dir: number, st: FileStat): boolean {
+  let fd = fdOps().openAt(dir, ".", O_PATH | constants.O_DIRECTORY, 0);
   try {
-    return realpathSync.native(path);
-  } catch {
-    return posix.resolve(path);
+    for (let depth = 0; depth < 4096; depth++) {
+      const here = statAt(fd, "")!;
+      if (sameFile(here, st)) return true;
+      const up = fdOps().openAt(fd, "..", O_PATH | constants.O_DIRECTORY, 0);
+      const above = statAt(up, "")!;
+      closeSync(fd);
+      fd = up;
+      if (sameFile(above, here)) return false;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -144,35 +225,53 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
   const r = fsRequest(ctx, hctx);
   const source = r.resolve(req.source);
   const destination = r.resolve(req.destination);
-  let st: Stats;
+  let src: ParentEntry;
+  let st: FileStat | undefined;
   try {
-    st = lstatSync(source);
+    src = openParent(ctx, source, { follow: false });
   } catch (err) {
+    if (err instanceof ConnectError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ConnectError(`source file not found: ${goPathError("lstat", source, err)}`, Code.NotFound);
     throw new ConnectError(`error getting file info: ${goPathError("lstat", source, err)}`, failureCode(err));
   }
-  await r.access.requireTraverse(source);
-  await r.access.requireCreate(destination);
-  if (st.isDirectory()) {
-    const from = realOrLexical(source);
-    const to = posix.join(realOrLexical(posix.dirname(destination)), posix.basename(destination));
-    if (to === from || to.startsWith(from === "/" ? "/" : from + "/")) {
-      throw new ConnectError(`cannot copy directory ${source} into itself (${destination})`, Code.InvalidArgument);
+  try {
+    try {
+      st = statAt(src.dir, src.name);
+    } catch (err) {
+      throw new ConnectError(`error getting file info: ${goPathError("lstat", source, err)}`, failureCode(err));
     }
+    if (!st) throw new ConnectError(`source file not found: lstat ${source}: no such file or directory`, Code.NotFound);
+    await r.access.requireTraverse(source);
+    await r.access.requireCreate(destination);
+    let dst: ParentEntry;
+    try {
+      dst = ensureParentDirs(ctx, destination, r.user.uid, r.user.gid);
+    } catch (err) {
+      if (err instanceof ConnectError) throw err;
+      throw new ConnectError((err as Error).message, failureCode(err));
+    }
+    try {
+      // By identity, not spelling: the same file under another name, or a directory into itself
+      // (however its path is spelled) would copy what it is overwriting.
+      const there = statAt(dst.dir, dst.name);
+      if (there && sameFile(there, st)) throw new ConnectError(`source ${source} and destination ${destination} are the same file`, Code.InvalidArgument);
+      if (st.isDirectory() && isWithin(dst.dir, st)) {
+        throw new ConnectError(`cannot copy directory ${source} into itself (${destination})`, Code.InvalidArgument);
+      }
+      const copier = new Copier(r.access, r.user.uid, r.user.gid, req.force, hctx.signal);
+      try {
+        await copier.copy({ dir: src.dir, name: src.name, shown: Buffer.from(source) }, { dir: dst.dir, name: dst.name, shown: Buffer.from(destination) });
+      } catch (err) {
+        if (err instanceof ConnectError) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOSPC" || code === "EDQUOT") throw new ConnectError(`error copying: ${(err as Error).message}`, Code.ResourceExhausted);
+        throw new ConnectError(`error copying: ${(err as Error).message}`, failureCode(err));
+      }
+      return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }), ...copier.counts };
+    } finally {
+      dst.close();
+    }
+  } finally {
+    src.close();
   }
-  try {
-    await ensureDirs(posix.dirname(destination), r.user.uid, r.user.gid);
-  } catch (err) {
-    throw new ConnectError((err as Error).message, failureCode(err));
-  }
-  const copier = new Copier(r.access, r.user.uid, r.user.gid, req.force, hctx.signal);
-  try {
-    await copier.copy(Buffer.from(source), Buffer.from(destination));
-  } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOSPC" || code === "EDQUOT") throw new ConnectError(`error copying: ${(err as Error).message}`, Code.ResourceExhausted);
-    throw new ConnectError(`error copying: ${(err as Error).message}`, failureCode(err));
-  }
-  return { entry: entryInfo(destination, { fsRoot: ctx.config.fsRoot }), ...copier.counts };
 }

@@ -1,4 +1,4 @@
-import { chmod, chown, lchown, lstat } from "node:fs/promises";
+import { closeSync, constants } from "node:fs";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
@@ -8,7 +8,8 @@ import { lookupGroupId, lookupUserByNameOrId } from "../../users/passwd.js";
 import { entryInfo } from "../entry-info.js";
 import { goPathError } from "../errors.js";
 import { fsRequest, type FsRequest } from "../request.js";
-import { walkTree } from "../walk.js";
+import { fdOps, O_PATH, statAt, type FileStat } from "../fd-ops.js";
+import { openPath } from "../resolve.js";
 
 function fsFailure(err: unknown, op: string, path: string | Buffer): ConnectError {
   if (err instanceof ConnectError) return err;
@@ -17,16 +18,43 @@ function fsFailure(err: unknown, op: string, path: string | Buffer): ConnectErro
   return new ConnectError(`error changing file: ${goPathError(op, shown, err)}`, failureCode(err));
 }
 
-/** Resolves the target and checks it exists; the final symlink is followed, so the jail checks its target too. */
-async function target(r: FsRequest, raw: string): Promise<string> {
+/**
+ * Resolves and opens the target once (O_PATH, a final symlink followed, beneath the root jail when
+ * one is set). The owner check and the change then act on that descriptor: the file checked is the
+ * file changed, whatever is swapped in under its name meanwhile.
+ */
+function openTarget(ctx: DaemonContext, r: FsRequest, raw: string): { path: string; fd: number; st: FileStat } {
   const path = r.resolve(raw);
-  r.checkFollow(path);
+  let fd: number;
   try {
-    await lstat(path);
+    fd = openPath(ctx, path, O_PATH);
   } catch (err) {
     throw fsFailure(err, "lstat", path);
   }
-  return path;
+  return { path, fd, st: statAt(fd, "")! };
+}
+
+/**
+ * Every entry below the directory `dir`, depth first, each opened O_PATH|O_NOFOLLOW (a symlink is
+ * the link itself) and stat'ed on that descriptor; `visit` acts on the descriptor, never the name.
+ */
+async function eachBelow(dir: number, shown: string, visit: (fd: number, st: FileStat, shown: string) => Promise<void> | void): Promise<void> {
+  for (const name of fdOps().readDirFd(dir)) {
+    let fd: number;
+    try {
+      fd = fdOps().openAt(dir, name, O_PATH | constants.O_NOFOLLOW, 0);
+    } catch {
+      continue; // gone since it was listed
+    }
+    try {
+      const st = statAt(fd, "")!;
+      const path = `${shown}/${name.toString()}`;
+      await visit(fd, st, path);
+      if (st.isDirectory()) await eachBelow(fd, path, visit);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 /**
@@ -37,23 +65,25 @@ async function target(r: FsRequest, raw: string): Promise<string> {
 export async function chmodPath(ctx: DaemonContext, req: ChmodRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof ChmodResponseSchema>> {
   if (req.mode > 0o7777) throw new ConnectError(`mode ${req.mode.toString(8)} is not a permission mode (0 to 7777 octal)`, Code.InvalidArgument);
   const r = fsRequest(ctx, hctx);
-  const path = await target(r, req.path);
-  // As the user when enforced: the kernel lets only the owner chmod.
-  const setMode = (p: string | Buffer) => (r.access.enforced ? r.access.chmod(p, req.mode) : chmod(p, req.mode));
+  const { path, fd, st } = openTarget(ctx, r, req.path);
   let changed = 0n;
   try {
-    await setMode(path);
+    // As the user when enforced (the kernel lets only the owner chmod); as root on the opened
+    // descriptor otherwise.
+    const setMode = async (fd: number, shown: string) => (r.access.enforced ? r.access.chmod(shown, req.mode) : fdOps().chmodFd(fd, req.mode));
+    await setMode(fd, path);
     changed++;
-    if (req.recursive && (await lstat(path, {})).isDirectory()) {
-      for await (const { abs } of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) {
-        const st = await lstat(abs).catch(() => undefined);
-        if (!st || st.isSymbolicLink()) continue;
-        await setMode(abs);
+    if (req.recursive && st.isDirectory()) {
+      await eachBelow(fd, path, async (child, cst, shown) => {
+        if (cst.isSymbolicLink()) return;
+        await setMode(child, shown);
         changed++;
-      }
+      });
     }
   } catch (err) {
     throw fsFailure(err, "chmod", path);
+  } finally {
+    closeSync(fd);
   }
   return { entry: entryInfo(path, { fsRoot: ctx.config.fsRoot }), changed };
 }
@@ -79,23 +109,26 @@ export async function chownPath(ctx: DaemonContext, req: ChownRequest, hctx: Han
     gid = id;
   }
   const r = fsRequest(ctx, hctx);
-  const path = await target(r, req.path);
-  // As the user when enforced: the kernel lets an owner change only the group, to one of its own.
-  const setOwner = (p: string | Buffer, follow: boolean) => (r.access.enforced ? r.access.chown(p, uid, gid, follow) : follow ? chown(p, uid, gid) : lchown(p, uid, gid));
+  const { path, fd, st } = openTarget(ctx, r, req.path);
   let changed = 0n;
   try {
-    await setOwner(path, true);
+    // As the user when enforced (the kernel lets an owner change only the group, to one of its
+    // own); as root on the opened descriptor otherwise: the file changed is the file resolved, a
+    // final symlink's target, whatever is swapped in under its name meanwhile.
+    const setOwner = async (fd: number, shown: string, follow: boolean) =>
+      r.access.enforced ? r.access.chown(shown, uid, gid, follow) : fdOps().chownAt(fd, "", uid, gid, false);
+    await setOwner(fd, path, true);
     changed++;
-    if (req.recursive && (await lstat(path)).isDirectory()) {
-      for await (const { abs } of walkTree(Buffer.from(path), { depth: Number.MAX_SAFE_INTEGER })) {
-        const st = await lstat(abs).catch(() => undefined);
-        if (!st) continue;
-        await setOwner(abs, false);
+    if (req.recursive && st.isDirectory()) {
+      await eachBelow(fd, path, async (child, _cst, shown) => {
+        await setOwner(child, shown, false);
         changed++;
-      }
+      });
     }
   } catch (err) {
     throw fsFailure(err, "chown", path);
+  } finally {
+    closeSync(fd);
   }
   return { entry: entryInfo(path, { fsRoot: ctx.config.fsRoot }), changed };
 }

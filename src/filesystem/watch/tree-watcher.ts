@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, type Dirent } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EventType } from "../../gen/filesystem_pb.js";
-import { isUploadTempName } from "../upload-temp-name.js";
+import { isReplaceTempName, isUploadTempName } from "../upload-temp-name.js";
 import { IN, Inotify, WATCH_MASK, type RawInotifyEvent } from "./inotify.js";
 
 /** One filesystem event as envd reports it, before entry info is attached. */
@@ -87,6 +87,8 @@ export class TreeWatcher {
   private readonly wdOf = new Map<string, number>();
   /** MOVED_FROM cookies of directories, waiting for their MOVED_TO. */
   private readonly pendingMoves = new Map<number, string>();
+  /** MOVED_FROM cookies of upload temporaries that replace an existing file (a few at most). */
+  private readonly replacing = new Set<number>();
   /**
    * Paths reported by a synthetic CREATE, with the batch number that made them.
    * The kernel may also have queued a real IN_CREATE for them (created between the
@@ -264,9 +266,17 @@ export class TreeWatcher {
       return;
     }
     const isDir = (ev.mask & IN.ISDIR) !== 0;
-    if (!isDir && isUploadTempName(ev.name.toString("latin1"))) return;
+    if (!isDir && isUploadTempName(ev.name.toString("latin1"))) {
+      // Its rename over an existing file is E2B's in-place rewrite: no CREATE for the target.
+      if (ev.mask & IN.MOVED_FROM && ev.cookie && isReplaceTempName(ev.name.toString("latin1"))) {
+        if (this.replacing.size >= 64) this.replacing.clear();
+        this.replacing.add(ev.cookie);
+      }
+      return;
+    }
     const rel = (dir === "" ? "" : dir + SLASH) + ev.name.toString("latin1");
     let create = (ev.mask & (IN.CREATE | IN.MOVED_TO)) !== 0;
+    if (create && ev.mask & IN.MOVED_TO && ev.cookie && this.replacing.delete(ev.cookie)) create = false;
     if (create && this.synthetic.has(rel)) {
       // Already announced (and walked) by a synthetic CREATE.
       this.synthetic.delete(rel);
