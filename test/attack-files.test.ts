@@ -178,15 +178,15 @@ describe("2. Entries the daemon creates for a user are not chowned by path (defa
     assertUntouched(target, "ROOT TWO", 0o600, `root file after ${ops} ${name} operations`);
   }
 
-  it("upload into new directories", { todo: "ensureDirs chowns each new directory by path" }, async () => {
+  it("upload into new directories", async () => {
     await race("upload", "*", (u, _src, i) => upload(d, join(u, `d${i}/f`), "x", "user"));
   });
 
-  it("MakeDir", { todo: "ensureDirs chowns each new directory by path" }, async () => {
+  it("MakeDir", async () => {
     await race("makedir", "*", (u, _src, i) => fs.makeDir({ path: join(u, `m${i}/sub`) }, AS_USER));
   });
 
-  it("Move into new directories", { todo: "ensureDirs chowns each new directory by path" }, async () => {
+  it("Move into new directories", async () => {
     await race("move", "*", (u, src, i) => {
       const s = join(src, `s${i}`);
       writeFileSync(s, "moved");
@@ -195,7 +195,7 @@ describe("2. Entries the daemon creates for a user are not chowned by path (defa
     });
   });
 
-  it("compose into new directories", { todo: "ensureDirs chowns each new directory by path" }, async () => {
+  it("compose into new directories", async () => {
     await race("compose", "*", (u, src, i) => {
       const s = join(src, `c${i}`);
       writeFileSync(s, "part");
@@ -204,19 +204,19 @@ describe("2. Entries the daemon creates for a user are not chowned by path (defa
     });
   });
 
-  it("Copy's temporary file (chown and chmod by path)", { todo: "Copy chowns and chmods its temporary file by path" }, async () => {
+  it("Copy's temporary file (chown and chmod by path)", async () => {
     const source = join(top, "f2-copy-source");
     writeFileSync(source, "copy me");
     chmodSync(source, 0o644);
-    await race("copy", ".envd-copy-", (u, _src, i) => ext.copy({ source, destination: join(u, `copy${i}`) }, AS_USER));
+    await race("copy", ".envd-", (u, _src, i) => ext.copy({ source, destination: join(u, `copy${i}`) }, AS_USER));
   });
 
-  it("an upload's temporary file gets the old file's extended attributes by path", { todo: "copyForeignXattrs sets xattrs on the temporary file by path" }, async () => {
+  it("an upload's temporary file gets the old file's extended attributes by path", async () => {
     // Over an existing file with a foreign attribute; a body over 64 KiB takes the asynchronous open.
     const body = Buffer.alloc(100 * 1024, "b");
     await race(
       "xattr",
-      ".envd-upload.",
+      ".envd-",
       async (u) => {
         const t = join(u, "existing");
         rmSync(t, { force: true });
@@ -315,7 +315,7 @@ describe("5. An upload to a device node does not chown it (--enforce-file-permis
     assert.equal(await d.stop(), 0);
   });
 
-  it("a world-writable device node stays root's", { todo: "the in-place write chowns the node before opening it" }, async () => {
+  it("a world-writable device node stays root's", async () => {
     const base = freshDir("f5", false);
     const node = join(base, "null");
     execFileSync("mknod", ["-m", "666", node, "c", "1", "3"]);
@@ -429,14 +429,14 @@ describe("8. One file under two spellings is refused, never lost (default daemon
     assert.equal(await d.stop(), 0);
   });
 
-  it("compose whose source is the destination through a symlinked directory", { todo: "compose compares the spellings, not the files" }, async () => {
+  it("compose whose source is the destination through a symlinked directory", async () => {
     writeFileSync(join(real, "dest"), "DEST");
     const res = await compose(d, [join(link, "dest")], join(real, "dest"), "root");
     assert.equal(existsSync(join(real, "dest")) ? readFileSync(join(real, "dest"), "utf8") : "<lost>", "DEST");
     assert.equal(res.status, 400, res.text);
   });
 
-  it("compose with two sources that are one file", { todo: "compose compares the spellings, not the files" }, async () => {
+  it("compose with two sources that are one file", async () => {
     writeFileSync(join(real, "a"), "A");
     const res = await compose(d, [join(real, "a"), join(link, "a")], join(real, "out"), "root");
     assert.equal(existsSync(join(real, "a")) ? readFileSync(join(real, "a"), "utf8") : "<lost>", "A");
@@ -444,7 +444,7 @@ describe("8. One file under two spellings is refused, never lost (default daemon
     assert.equal(res.status, 400, res.text);
   });
 
-  it("Move and Copy onto the same file are invalid_argument and keep it", { todo: "Move and Copy do not detect one file under two names" }, async () => {
+  it("Move and Copy onto the same file are invalid_argument and keep it", async () => {
     writeFileSync(join(real, "m"), "MOVE");
     const moved = await codeOf(fs.move({ source: join(link, "m"), destination: join(real, "m") }));
     assert.equal(readFileSync(join(real, "m"), "utf8"), "MOVE");
@@ -488,12 +488,12 @@ describe("watcher events of an upload, as E2B's in-place write gives them", () =
     return seen.filter((t, i) => i === 0 || t !== seen[i - 1]);
   }
 
-  it("a new file: CREATE, CHMOD, WRITE", { todo: "the atomic upload shows CREATE, WRITE" }, async () => {
+  it("a new file: CREATE, CHMOD, WRITE", async () => {
     const dir = freshDir("watch-new", false);
     assert.deepEqual(await eventsOfWrite(dir, "new.txt", 3), ["create", "chmod", "write"]);
   });
 
-  it("an existing file: CHMOD, WRITE", { todo: "the atomic upload replaces the file: CREATE, WRITE" }, async () => {
+  it("an existing file: CHMOD, WRITE", async () => {
     const dir = freshDir("watch-existing", false);
     writeFileSync(join(dir, "old.txt"), "before");
     assert.deepEqual(await eventsOfWrite(dir, "old.txt", 2), ["chmod", "write"]);
