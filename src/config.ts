@@ -141,6 +141,7 @@ export function helpText(): string {
     `envd ${DAEMON_VERSION}: an E2B envd-compatible sandbox daemon (protocol ${ENVD_COMPAT_VERSION})`,
     "",
     "Usage: envd [flags]   (flags take one or two dashes; each may also be set by its variable)",
+    "       envd COMMAND ...   (ps, logs, exec, kill, top, proxy, ports: envd help)",
     "",
   ];
   for (const f of FLAGS) {

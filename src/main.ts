@@ -24,6 +24,9 @@ import { lookupUser } from "./users/passwd.js";
 import { hideAccessToken } from "./auth/hide-token.js";
 import { restorePersistentState, UntrustedStateError } from "./persist/index.js";
 
+/** The subcommands src/cli/index.ts serves; test/cli.test.ts checks the two lists agree. */
+const CLI_COMMANDS = new Set(["help", "ps", "logs", "exec", "kill", "top", "proxy", "ports"]);
+
 function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
   try {
     mkdirSync(runDir, { recursive: true, mode: 0o755 });
@@ -41,9 +44,16 @@ function writeSandboxMarkers(runDir: string, isNotFc: boolean): void {
 }
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  // `envd ps`, `envd exec ...`: subcommands for people inside the sandbox (src/cli), loaded
+  // only then; anything else is the daemon's command line.
+  if (CLI_COMMANDS.has(argv[0] ?? "")) {
+    const { runCli } = await import("./cli/index.js");
+    process.exit(await runCli(argv));
+  }
   let parsed;
   try {
-    parsed = parseCli(process.argv.slice(2), process.env);
+    parsed = parseCli(argv, process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`envd: ${err.message}\nRun 'envd --help' for the flags.\n`);

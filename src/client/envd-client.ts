@@ -3,6 +3,7 @@ import { FilesystemExt } from "../gen/envdts/v1/filesystem_ext_pb.js";
 import { ProcessControl } from "../gen/envdts/v1/process_ext_pb.js";
 import { Proxy } from "../gen/envdts/v1/proxy_pb.js";
 import { System } from "../gen/envdts/v1/system_pb.js";
+import { Process } from "../gen/process_pb.js";
 import { FilesApi } from "./files.js";
 import { ProcessesApi } from "./processes.js";
 import { ProxiesApi } from "./proxies.js";
@@ -15,6 +16,8 @@ export interface RawClients {
   filesystem: Client<typeof FilesystemExt>;
   proxy: Client<typeof Proxy>;
   system: Client<typeof System>;
+  /** E2B's process.Process (stdin, PTY input and resize apply to extension processes too). */
+  e2bProcess: Client<typeof Process>;
 }
 
 /** connect-es clients for the extension services over any Connect transport. */
@@ -24,6 +27,7 @@ export function createServiceClients(transport: Transport): RawClients {
     filesystem: createClient(FilesystemExt, transport),
     proxy: createClient(Proxy, transport),
     system: createClient(System, transport),
+    e2bProcess: createClient(Process, transport),
   };
 }
 
@@ -43,7 +47,7 @@ export class EnvdClient {
     this.target = { ...target };
     this.options = { ...options };
     this.raw = createServiceClients(createEnvdTransport(target, options));
-    this.processes = new ProcessesApi(this.raw.process);
+    this.processes = new ProcessesApi(this.raw.process, this.raw.e2bProcess);
     this.files = new FilesApi(this.raw.filesystem);
     this.proxies = new ProxiesApi(this.raw.proxy);
     this.system = new SystemApi(this.raw.system);

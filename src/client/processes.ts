@@ -8,6 +8,7 @@ import {
   type ProcessSecuritySchema,
   type StartProcessRequestSchema,
 } from "../gen/envdts/v1/process_ext_pb.js";
+import type { Process } from "../gen/process_pb.js";
 import { EnvdError, call, iterate } from "./errors.js";
 import { ProcessStream } from "./process-stream.js";
 import { restartMode, toEvent, toInfo, type ProcessEvent, type ProcessInfo, type RestartMode } from "./process-types.js";
@@ -133,7 +134,10 @@ async function open(source: AsyncIterable<Parameters<typeof toEvent>[0]>): Promi
 
 /** envdts.v1.ProcessControl: start with limits and restarts, attach with replay, history, any signal. */
 export class ProcessesApi {
-  constructor(private readonly rpc: Client<typeof ProcessControl>) {}
+  constructor(
+    private readonly rpc: Client<typeof ProcessControl>,
+    private readonly e2b: Client<typeof Process>,
+  ) {}
 
   /** Starts a process; resolves once it runs (a refused start, e.g. an unenforceable limit, rejects). */
   async start(options: StartOptions): Promise<ProcessStream> {
@@ -178,5 +182,25 @@ export class ProcessesApi {
     const target = { process: SignalRequest_Target.PROCESS, group: SignalRequest_Target.GROUP, tree: SignalRequest_Target.TREE }[options.target ?? "process"];
     const sig = typeof signal === "number" ? { case: "number" as const, value: signal } : { case: "name" as const, value: signal };
     await call(this.rpc.signal({ process: processRef(process), signal: sig, target, stopRestarts: options.stopRestarts ?? false }, options));
+  }
+
+  /** Writes to the process's stdin (or its terminal); through E2B's process.Process, which sees these processes too. */
+  async sendInput(process: ProcessSelector, data: Uint8Array | string, options: CallOptions & { pty?: boolean } = {}): Promise<void> {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const sel = await this.e2bSelector(process, options);
+    await call(this.e2b.sendInput({ process: sel, input: { input: { case: options.pty ? "pty" : "stdin", value: bytes } } }, options));
+  }
+
+  /** Closes the process's stdin (EOF). */
+  async closeStdin(process: ProcessSelector, options: CallOptions = {}): Promise<void> {
+    await call(this.e2b.closeStdin({ process: await this.e2bSelector(process, options) }, options));
+  }
+
+  /** process.Process selects by pid or tag only: an id is looked up first. */
+  private async e2bSelector(process: ProcessSelector, options: CallOptions) {
+    if (typeof process === "string") return { selector: { case: "tag" as const, value: process } };
+    if ("tag" in process) return { selector: { case: "tag" as const, value: process.tag } };
+    if ("pid" in process) return { selector: { case: "pid" as const, value: process.pid } };
+    return { selector: { case: "pid" as const, value: (await this.get(process, options)).pid } };
   }
 }
