@@ -370,7 +370,7 @@ describe("7. The root jail holds while a component is swapped for a symlink (--f
     assert.equal(await d.stop(), 0);
   });
 
-  it("reads, writes, listings and stats never reach outside while d and a symlink out are exchanged", { todo: "the jail is checked by path, then the path is opened again" }, async () => {
+  it("reads, writes, listings and stats never reach outside while d and a symlink out are exchanged", async () => {
     const inside = freshDir("f7/jail/d", true);
     writeFileSync(join(inside, "secret"), "inside");
     writeFileSync(join(inside, "victim"), "inside victim");

@@ -1,6 +1,7 @@
 import { constants, type ReadStream, type Stats } from "node:fs";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
+import { ConnectError } from "@connectrpc/connect";
 import { Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { drained } from "./copy-body.js";
@@ -18,7 +19,9 @@ import { formatHttpDate } from "./http-date.js";
 import { openForUser, permissionProblem } from "./permissions.js";
 import { checkPreconditions } from "./preconditions.js";
 import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
-import { checkFileAccess, fileRequestUser, resolveFilePath } from "./request-context.js";
+import { checkFileAccess, fileRequestUser, pathHttpError, resolveFilePath } from "./request-context.js";
+import { openHandle } from "../filesystem/resolve.js";
+import type { UserAccount } from "../users/passwd.js";
 import { sendGoPlainError } from "./respond.js";
 import { detectContentType, SNIFF_LEN } from "./sniff.js";
 import { isAnonymousDevice, isPseudoFsDevice, sendPseudoFile } from "./pseudo-fs.js";
@@ -159,13 +162,32 @@ async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpRes
   const rawPath = query.path ?? "";
   const path = resolveFilePath(ctx, user, rawPath, `error expanding and resolving path '${rawPath}': `);
 
+  // Non-blocking: a path swapped for a FIFO since the stat, or a kernel file that blocks on
+  // read (/proc/kmsg), must fail instead of holding one of libuv's four threads forever.
+  const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
   let st: Stats;
+  // In the root jail the file is opened first, once, beneath the root: what is checked and sent is
+  // that file, whatever is swapped in on the way to its path meanwhile.
+  let pinned: FileHandle | undefined;
   try {
-    st = await stat(path);
+    if (ctx.config.fsRoot) {
+      pinned = await openHandle(ctx, path, flags);
+      st = await pinned.stat();
+    } else st = await stat(path);
   } catch (err) {
+    await pinned?.close();
+    if (err instanceof ConnectError) throw pathHttpError(err, `error expanding and resolving path '${rawPath}': `);
     if (errnoCode(err) === "ENOENT") throw new HttpError(404, `path '${path}' does not exist`);
     throw new HttpError(500, `error checking if path exists '${path}': ${goErrorText(err)}`);
   }
+  try {
+    return await sendFile(ctx, req, res, user, path, rawPath, st, flags, pinned);
+  } finally {
+    await pinned?.close().catch(() => {});
+  }
+}
+
+async function sendFile(ctx: DaemonContext, req: HttpRequest, res: HttpResponse, user: UserAccount, path: string, rawPath: string, st: Stats, flags: number, pinned: FileHandle | undefined): Promise<void> {
   if (st.isDirectory()) throw new HttpError(400, `path '${path}' is a directory`);
   if (st.isFIFO() || st.isSocket()) throw new HttpError(400, `path '${path}' is not a regular file`);
   if (ctx.config.enforceFilePermissions) {
@@ -186,11 +208,9 @@ async function handleDownload(ctx: DaemonContext, req: HttpRequest, res: HttpRes
   await loadMimeTable();
   let handle: FileHandle;
   try {
-    // Non-blocking: a path swapped for a FIFO since the stat, or a kernel file that blocks on
-    // read (/proc/kmsg), must fail instead of holding one of libuv's four threads forever.
-    const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
     // Enforced: opened as the user, so the kernel decides on the very file that is read.
-    handle = ctx.config.enforceFilePermissions && user.uid !== 0 ? await openForUser(user, path, flags) : await open(path, flags);
+    if (pinned) handle = pinned;
+    else handle = ctx.config.enforceFilePermissions && user.uid !== 0 ? await openForUser(user, path, flags) : await open(path, flags);
   } catch (err) {
     if (err instanceof HttpError) throw err;
     throw new HttpError(500, `error opening file '${path}': ${goErrorText(err)}`);

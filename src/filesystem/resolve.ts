@@ -4,7 +4,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { DaemonContext } from "../daemon-context.js";
 import type { UserAccount } from "../users/passwd.js";
 import { expandAndResolve } from "../users/paths.js";
-import { fdOps, withPath } from "./fd-ops.js";
+import { open, type FileHandle } from "node:fs/promises";
+import { fdOps, O_PATH as O_PATH_FLAG, withPath } from "./fd-ops.js";
 
 /** Symlinks followed in one resolution before giving up, as Linux's MAXSYMLINKS. */
 const MAX_SYMLINK_HOPS = 40;
@@ -205,4 +206,49 @@ export async function openPathAsync(ctx: DaemonContext, abs: string, flags: numb
   } catch (err) {
     throw resolveFailure(err, abs, "open");
   }
+}
+
+/** The path through which the kernel reaches exactly what descriptor `fd` holds. */
+export function fdPath(fd: number, name?: Buffer): Buffer {
+  const base = Buffer.from(`/proc/self/fd/${fd}`);
+  return name && !(name.length === 1 && name[0] === 0x2e) ? Buffer.concat([base, Buffer.from("/"), name]) : base;
+}
+
+/**
+ * {@link openPathAsync} as a FileHandle: the file is opened once, beneath the jail, and
+ * reopened through its own descriptor (/proc/self/fd, no path looked up again) since Node
+ * makes FileHandles only by opening.
+ */
+export async function openHandle(ctx: DaemonContext, abs: string, flags: number): Promise<FileHandle> {
+  const fd = await openPathAsync(ctx, abs, flags);
+  try {
+    return await open(fdPath(fd), flags & ~(constants.O_CREAT | constants.O_EXCL | constants.O_TRUNC | constants.O_NOFOLLOW));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A path pinned to what it named when resolved; release() closes the descriptor it goes through. */
+export interface PinnedPath {
+  path: Buffer;
+  release(): void;
+}
+
+/**
+ * In the root jail: `abs` resolved once beneath the root into its parent directory's descriptor,
+ * and a path through that descriptor (/proc/self/fd/N/name) for code that works on paths. Nothing
+ * on the way can be swapped for a symlink out of the jail afterwards; the final entry itself is
+ * not followed. Without a jail: `abs` itself (the daemon acts as root anyway, as E2B's envd).
+ */
+export function pinEntry(ctx: DaemonContext, abs: string): PinnedPath {
+  if (!ctx.config.fsRoot) return { path: Buffer.from(abs), release: () => {} };
+  const parent = openParent(ctx, abs, { follow: false });
+  return { path: fdPath(parent.dir, parent.name), release: parent.close };
+}
+
+/** {@link pinEntry} for a directory that is followed to its end (listings, watches): the path of its own descriptor. */
+export function pinDirectory(ctx: DaemonContext, abs: string): PinnedPath {
+  if (!ctx.config.fsRoot) return { path: Buffer.from(abs), release: () => {} };
+  const fd = openPath(ctx, abs, O_PATH_FLAG | constants.O_DIRECTORY);
+  return { path: fdPath(fd), release: () => closeSync(fd) };
 }

@@ -5,7 +5,8 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { EntryInfo, ListDirRequest, ListDirResponseSchema } from "../../gen/filesystem_pb.js";
 import { entryInfo } from "../entry-info.js";
 import { listRoot } from "../list-root.js";
-import { fsRequest } from "../request.js";
+import { fsRequest, type FsRequest } from "../request.js";
+import { pinDirectory, type PinnedPath } from "../resolve.js";
 import { walkTree } from "../walk.js";
 
 /**
@@ -20,6 +21,22 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
   const r = fsRequest(ctx, hctx);
   const requested = r.resolve(req.path);
   const resolved = listRoot(r, requested);
+  // In the root jail: walked from the directory's own descriptor, resolved once beneath the root.
+  let pin: PinnedPath;
+  try {
+    pin = pinDirectory(ctx, requested);
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, failureCode(err));
+  }
+  try {
+    return await listFrom(ctx, hctx, r, requested, resolved, pin.path, depth);
+  } finally {
+    pin.release();
+  }
+}
+
+async function listFrom(ctx: DaemonContext, hctx: HandlerContext, r: FsRequest, requested: string, resolved: string, walkRoot: Buffer, depth: number): Promise<MessageInitShape<typeof ListDirResponseSchema>> {
   const access = r.access;
   const prefix = requested === "/" ? "/" : requested + "/";
   const entries: EntryInfo[] = [];
@@ -28,10 +45,12 @@ export async function listDir(ctx: DaemonContext, req: ListDirRequest, hctx: Han
   const limit = ctx.config.maxMessageBytes;
   let encoded = 0;
   try {
-    const walk = walkTree(Buffer.from(resolved), {
+    const walk = walkTree(walkRoot, {
       depth,
       withStats: true,
-      canEnter: access.enforced ? (abs) => access.canEnter(abs) : undefined,
+      // Asked of the kernel as the user by the directory's real path: the user cannot reach the
+      // daemon's /proc/self/fd.
+      canEnter: access.enforced ? (abs) => access.canEnter(Buffer.concat([Buffer.from(resolved), abs.subarray(walkRoot.length)])) : undefined,
     });
     for await (const { rel, abs, listing, index } of walk) {
       if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { lstatSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -8,6 +8,8 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { RemoveRequest, RemoveResponseSchema } from "../../gen/filesystem_pb.js";
 import type { FileAccess } from "../access.js";
 import { fsRequest } from "../request.js";
+import { statAt } from "../fd-ops.js";
+import { openParent, type ParentEntry } from "../resolve.js";
 import { walkTree } from "../walk.js";
 
 /** With enforcement: every entry of a tree must be removable by the user, checked before anything goes. */
@@ -53,6 +55,7 @@ export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: Handl
     await removeTreeAs(r.access, Buffer.from(path));
     return {};
   }
+  if (ctx.config.fsRoot) return removeInJail(ctx, path);
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {
@@ -68,4 +71,36 @@ export async function remove(ctx: DaemonContext, req: RemoveRequest, hctx: Handl
  */
 function removeDeepTree(path: string): Promise<boolean> {
   return new Promise((resolve) => execFile("rm", ["-rf", "--", path], (err) => resolve(!err)));
+}
+
+/**
+ * Remove in the root jail: the entry's directory is resolved once beneath the root and rm(1) gets
+ * its descriptor (as fd 3), so it removes /proc/self/fd/3/<name> and walks below it with openat and
+ * O_NOFOLLOW: a directory swapped for a symlink out of the jail mid-removal is unlinked itself,
+ * never followed (Node's recursive rm lists and deletes by path, which such a swap redirects).
+ */
+async function removeInJail(ctx: DaemonContext, path: string): Promise<MessageInitShape<typeof RemoveResponseSchema>> {
+  let parent: ParentEntry;
+  try {
+    parent = openParent(ctx, path, { follow: false });
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new ConnectError(`error removing file or directory: ${(err as Error).message}`, failureCode(err));
+  }
+  try {
+    if (!statAt(parent.dir, parent.name)) return {};
+    const target = `/proc/self/fd/3/${parent.name.toString()}`;
+    const stderr = await new Promise<string | undefined>((resolve) => {
+      const child = spawn("rm", ["-rf", "--", target], { stdio: ["ignore", "ignore", "pipe", parent.dir] });
+      let text = "";
+      child.stderr!.setEncoding("utf8").on("data", (d: string) => (text += d.slice(0, 4096)));
+      child.on("error", (err) => resolve(err.message));
+      child.on("close", (code) => resolve(code === 0 ? undefined : text.trim() || `rm exited with ${code}`));
+    });
+    if (stderr !== undefined) throw new ConnectError(`error removing file or directory: ${stderr.replaceAll(target, path)}`, Code.Internal);
+    return {};
+  } finally {
+    parent.close();
+  }
 }
