@@ -22,7 +22,7 @@ import { isInit, terminateRemaining } from "./system/pid1.js";
 import { warmUpLazyModules } from "./system/warm-up.js";
 import { lookupUser } from "./users/passwd.js";
 import { hideAccessToken } from "./auth/hide-token.js";
-import { restorePersistentState, UntrustedStateError } from "./persist/index.js";
+import { cleanUpAfterPreviousDaemons, removeInterruptedTemps, restorePersistentState, UntrustedStateError } from "./persist/index.js";
 
 /** The subcommands src/cli/index.ts serves; test/cli.test.ts checks the two lists agree. */
 const CLI_COMMANDS = new Set(["help", "ps", "logs", "exec", "kill", "top", "proxy", "ports"]);
@@ -88,8 +88,9 @@ async function main(): Promise<void> {
   setMaxListeners(0, shutdown.signal);
   const ctx: DaemonContext = { config, state: new DaemonState(config), log, shutdownSignal: shutdown.signal };
   writeSandboxMarkers(config.runDir, config.isNotFc);
+  let stateDir;
   try {
-    restorePersistentState(ctx);
+    stateDir = restorePersistentState(ctx);
   } catch (err) {
     if (!(err instanceof UntrustedStateError)) throw err;
     log.fatal({ err: err.message }, "cannot restore the daemon state");
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   }
   log.info({ port: server.port, address: server.address, pid: process.pid, init: isInit() || undefined }, "listening");
   warmUpLazyModules(log, server.loadLazyServices);
+  if (stateDir) void cleanUpAfterPreviousDaemons(ctx, stateDir);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     server
       .shutdown()
+      .then(() => removeInterruptedTemps(ctx))
       .then(() => terminateRemaining(reaper, log))
       .then(() => {
         log.info("stopped");

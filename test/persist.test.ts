@@ -2,8 +2,9 @@
 // restored when a daemon killed with SIGKILL (or stopped, or upgraded) starts again.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { request, type ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -178,6 +179,196 @@ describe("a damaged or changed state", () => {
       assert.equal((await envs(d, "from-flag")).status, 200, "the same flag again: still its token");
     } finally {
       await d.stop();
+    }
+  });
+});
+
+/** Starts a raw upload of `size` bytes to path, sends the first chunk and keeps the request open. */
+function startUpload(d: Daemon, path: string, size: number): ClientRequest {
+  const req = request(`${d.url}/files?path=${encodeURIComponent(path)}`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+  });
+  req.on("error", () => {});
+  req.write(Buffer.alloc(64 * 1024, 0x61));
+  return req;
+}
+
+function tempsIn(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.includes(".envd-upload.") || n.includes(".envd-replace.") || n.includes(".envd-copy-") || n.includes(".e2b-compose."));
+}
+
+/** Polls until check() is true; fails with what() after the deadline. */
+async function until(check: () => boolean, what: () => string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(what());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("temporary files of interrupted transfers do not outlive the daemon", () => {
+  let runDir: string;
+  let work: string;
+  before(() => {
+    runDir = makeRunDir();
+    work = mkdtempSync(join(tmpdir(), "envd-persist-work-"));
+  });
+  after(() => {
+    rmSync(runDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("an upload cut off (client gone, then the daemon killed -9) leaves no temporary file after the next start", async () => {
+    const dir = join(work, "killed");
+    let d = await startOn(runDir);
+    const req = startUpload(d, join(dir, "big.bin"), 64 * 1024 * 1024);
+    await until(() => existsSync(dir) && tempsIn(dir).length === 1, () => `no temporary file in ${dir}`);
+    // The daemon dies before it can see the client go.
+    d.child.kill("SIGKILL");
+    req.destroy();
+    await kill9(d);
+    assert.equal(tempsIn(dir).length, 1, "the killed daemon left its temporary file (what the next start must clean)");
+    // Leftovers of a killed copy and compose in the same directory, and files that only look alike.
+    writeFileSync(join(dir, ".envd-copy-0123456789ab"), "x");
+    writeFileSync(join(dir, "out.txt.e2b-compose.01234567-89ab-cdef-0123-456789abcdef.tmp"), "x");
+    writeFileSync(join(dir, ".envd-copy-mine"), "user data");
+    writeFileSync(join(dir, "notes.envd-upload.tmp"), "user data");
+    d = await startOn(runDir);
+    try {
+      await until(() => tempsIn(dir).length === 2, () => `left: ${tempsIn(dir).join(", ")}`);
+      assert.deepEqual(tempsIn(dir).sort(), [".envd-copy-mine", "notes.envd-upload.tmp"], "only the daemon's own temporaries are removed");
+      assert.ok(!existsSync(join(dir, "big.bin")), "the cut-off upload never became the target");
+      // The directory stays on record for the run after: a new leftover there is removed too.
+      const again = startUpload(d, join(dir, "big.bin"), 64 * 1024 * 1024);
+      await until(() => tempsIn(dir).length === 3, () => "no second temporary file");
+      d.child.kill("SIGKILL");
+      again.destroy();
+      await kill9(d);
+      d = await startOn(runDir);
+      await until(() => tempsIn(dir).length === 2, () => `left after the second restart: ${tempsIn(dir).join(", ")}`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("a graceful SIGTERM mid-upload leaves no temporary file", async () => {
+    const dir = join(work, "sigterm");
+    const d = await startOn(runDir);
+    const req = startUpload(d, join(dir, "big.bin"), 64 * 1024 * 1024);
+    await until(() => existsSync(dir) && tempsIn(dir).length === 1, () => `no temporary file in ${dir}`);
+    // The client stays connected and silent: the daemon has to end the upload itself.
+    assert.equal(await d.stop(), 0);
+    req.destroy();
+    assert.deepEqual(tempsIn(dir), [], "the stopped daemon removed what it interrupted");
+  });
+});
+
+/** The envd-ts directories (one per hierarchy) a daemon said it uses: <top>/envd-ts/<pid> → <top>/envd-ts. */
+function cgroupTops(d: Daemon): string[] {
+  const line = d.logs.find((l) => l.msg === "process limits");
+  const text = String(line?.cgroups ?? "");
+  return [...new Set([...text.matchAll(/(\/\S+?\/envd-ts)\/(?:pidns\d+-)?\d+/g)].map((m) => m[1]!))];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("cgroup directories of a daemon that is gone", () => {
+  it("are removed once empty; a command still in one keeps it and is not killed", async (t) => {
+    const runDir = makeRunDir();
+    const probe = await startOn(runDir, ["--default-pids-max", "100000"]);
+    const tops = cgroupTops(probe);
+    await probe.stop();
+    if (tops.length === 0) return t.skip("the daemon uses no cgroup hierarchy here");
+    // A daemon pid that is certainly dead: a process that has exited and been reaped.
+    const dead = spawnSync("true").pid!;
+    assert.ok(!alive(dead));
+    const gone = tops.map((top) => join(top, String(dead)));
+    for (const g of gone) {
+      mkdirSync(join(g, "empty-run"), { recursive: true });
+      mkdirSync(join(g, "busy-run"));
+    }
+    // A command that outlived its daemon, in the old daemon's cgroup (the lead's re-adoption relies on it living on).
+    const survivor = spawn("sleep", ["600"], { stdio: "ignore" });
+    try {
+      for (const g of gone) writeFileSync(join(g, "busy-run", "cgroup.procs"), String(survivor.pid));
+      let d = await startOn(runDir, ["--default-pids-max", "100000"]);
+      try {
+        for (const g of gone) {
+          assert.ok(!existsSync(join(g, "empty-run")), `${g}/empty-run is removed`);
+          assert.ok(existsSync(join(g, "busy-run")), `${g}/busy-run, which holds a task, stays`);
+        }
+        assert.ok(alive(survivor.pid!), "the command in the old cgroup was not killed");
+      } finally {
+        await d.stop();
+      }
+      const ended = new Promise((r) => survivor.once("exit", r));
+      survivor.kill("SIGKILL");
+      await ended;
+      d = await startOn(runDir, ["--default-pids-max", "100000"]);
+      try {
+        // The kernel empties a cgroup a moment after its last task died.
+        for (const g of gone) assert.ok(!existsSync(g), `${g} is removed once empty`);
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      survivor.kill("SIGKILL");
+      for (const g of gone) {
+        for (const dir of [join(g, "busy-run"), join(g, "empty-run"), g]) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            /* removed by the daemon, as it should */
+          }
+        }
+      }
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the clean-up at start cannot be turned against other files", () => {
+  it("a recorded directory that a user swapped for a symlink is skipped", async () => {
+    const runDir = makeRunDir();
+    const work = mkdtempSync(join(tmpdir(), "envd-persist-swap-"));
+    chmodSync(work, 0o755);
+    const own = join(work, "own");
+    mkdirSync(own);
+    chownSync(own, 1001, 1001);
+    const rootDir = join(work, "root-only");
+    mkdirSync(rootDir);
+    const decoy = join(rootDir, ".passwd.envd-upload.0123456789ab.tmp");
+    writeFileSync(decoy, "root's file that only looks like a temporary");
+    try {
+      let d = await startOn(runDir);
+      const res = await fetch(`${d.url}/files?path=${encodeURIComponent(join(own, "d", "f.txt"))}&username=user`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: "x",
+      });
+      assert.equal(res.status, 200);
+      await kill9(d);
+      // The user moves the recorded directory away and puts a symlink to a root-only directory in its place.
+      const swap = spawnSync(AS_USER[0]!, [...AS_USER.slice(1), "sh", "-c", `mv ${own}/d ${own}/d.old && ln -s ${rootDir} ${own}/d`], { encoding: "utf8" });
+      assert.equal(swap.status, 0, swap.stderr);
+      d = await startOn(runDir);
+      try {
+        await until(() => d.logs.some((l) => String(l.msg).includes("transfers a previous daemon interrupted")), () => "the clean-up did not run");
+        assert.ok(existsSync(decoy), "a file outside the recorded directory was removed");
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(runDir, { recursive: true, force: true });
     }
   });
 });

@@ -15,6 +15,7 @@ import { openParent, openPathAsync, type ParentEntry } from "../filesystem/resol
 import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
 import { claimForRemoval, permissionProblem, type Claim } from "./permissions.js";
 import { fileRequestUser, pathHttpError, resolveFilePath } from "./request-context.js";
+import { recordTempDir } from "../persist/temp-dirs.js";
 
 /** POST /files/compose's JSON body. */
 interface ComposeRequest {
@@ -200,6 +201,8 @@ function removeSource(ctx: DaemonContext, src: Source, raw: string): void {
  */
 async function composeInto(parent: ParentEntry, dest: string, sources: Source[], user: UserAccount): Promise<void> {
   const temp = Buffer.concat([parent.name, Buffer.from(`.e2b-compose.${randomUUID()}.tmp`)]);
+  // On record before the file exists: a daemon killed mid-compose has it removed at the next start.
+  recordTempDir(parent.dir);
   let fd: number;
   try {
     fd = await fdOps().openAtAsync(parent.dir, temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);

@@ -6,6 +6,7 @@ import type { DaemonContext } from "../daemon-context.js";
 import { fdOps, sameFile, statAt, type FileStat } from "../filesystem/fd-ops.js";
 import { openParent, type ParentEntry } from "../filesystem/resolve.js";
 import { uploadTempPath } from "../filesystem/upload-temp-name.js";
+import { recordTempDir } from "../persist/temp-dirs.js";
 import { copyForeignXattrsFd, readE2bMetadataFd, replaceE2bMetadataFd } from "../filesystem/xattr.js";
 import { HttpError } from "../http/respond.js";
 import type { Logger } from "../log.js";
@@ -228,6 +229,8 @@ async function replaceAtomically(parent: ParentEntry, path: string, existing: Fi
   const { dir, name } = parent;
   const temp = uploadTempPath(name.toString("latin1"), existing !== undefined);
   const tempName = Buffer.from(temp, "latin1");
+  // On record before the file exists: a daemon killed before the rename has it removed at the next start.
+  recordTempDir(dir);
   // A small upload over a small (or no) file opens and closes its temporary file synchronously,
   // like the stat above: microseconds on a local filesystem, where a thread-pool round trip cost
   // ~20-40 µs (bench: 1000 × 1 KiB writes). rename(2) stays on the thread pool: over an existing

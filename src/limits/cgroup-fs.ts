@@ -86,15 +86,36 @@ export function daemonDir(top: string): string {
   }
   for (const n of names) {
     if (!/^\d+$/.test(n) || Number(n) === process.pid || existsSync(`/proc/${n}`)) continue;
-    const dir = join(top, n);
+    removeEmptyCgroups(join(top, n));
+  }
+  return join(top, String(process.pid));
+}
+
+/**
+ * Removes a gone daemon's directory: each run directory that is empty, then the directory
+ * itself if nothing is left. A run directory that still holds tasks (a command that outlived
+ * its daemon) stays, and its tasks are left alone: a later daemon may adopt them.
+ */
+function removeEmptyCgroups(dir: string): void {
+  let runs: string[] = [];
+  try {
+    runs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return;
+  }
+  // One at a time: a busy one must not keep the empty ones after it.
+  for (const run of runs) {
     try {
-      for (const run of readdirSync(dir, { withFileTypes: true })) if (run.isDirectory()) rmdirSync(join(dir, run.name));
-      rmdirSync(dir);
+      rmdirSync(join(dir, run));
     } catch {
       /* still populated: leave it */
     }
   }
-  return join(top, String(process.pid));
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* still populated: leave it */
+  }
 }
 
 /** The inode of our pid namespace when it is not the initial one (the kernel's PROC_PID_INIT_INO), else undefined. */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -139,6 +139,29 @@ export class StateDir {
       if (!renamed) await unlink(temp).catch(() => {});
     }
     await this.syncDir();
+  }
+
+  /** write(), synchronously: for the start, before the daemon serves. */
+  writeSync(name: string, data: string | Buffer): void {
+    const path = this.file(name);
+    const temp = this.file(`.${name}.${randomBytes(6).toString("hex")}.tmp`);
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    let renamed = false;
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+      renameSync(temp, path);
+      renamed = true;
+    } finally {
+      closeSync(fd);
+      if (!renamed) rmSync(temp, { force: true });
+    }
+    const dir = openSync(this.path, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
 
   /** Removes a state file (absent is fine), durably. */

@@ -14,6 +14,7 @@ import { fdOps, O_PATH, sameFile, statAt, type FileStat } from "../fd-ops.js";
 import { fsRequest } from "../request.js";
 import { openParent, type ParentEntry } from "../resolve.js";
 import { uploadTempPath } from "../upload-temp-name.js";
+import { recordTempDir } from "../../persist/temp-dirs.js";
 
 interface Counts {
   files: bigint;
@@ -99,6 +100,8 @@ class Copier {
       await this.access.requireRemove(dst.shown);
     }
     const tmp = tempName(dst.name);
+    // On record before the entry exists: a daemon killed mid-copy has it removed at the next start.
+    recordTempDir(dst.dir);
     try {
       if (st.isSymbolicLink()) await this.copySymlink(src, dst.dir, tmp, st);
       else await this.copyFile(src, dst.dir, tmp, st);
