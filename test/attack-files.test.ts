@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, fchownSync, openSync, renameSync, writeSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -90,6 +90,15 @@ async function codeOf(p: Promise<unknown> | AsyncIterable<unknown>): Promise<Cod
     return "ok";
   } catch (err) {
     return ConnectError.from(err).code;
+  }
+}
+
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -266,6 +275,83 @@ describe("3. Search permission is checked on the resolved path (--enforce-file-p
     const got = await download(d, join(peek, "secret"));
     if (got.status !== 403 || got.text.includes("SECRET")) problems.push(`GET /files: ${got.status} ${got.text.slice(0, 40)}`);
     assert.deepEqual(problems, []);
+  });
+});
+
+describe("3. The kernel decides on the file actually used, while names are swapped (--enforce-file-permissions)", () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon({ args: ["--enforce-file-permissions"] });
+  });
+  after(async () => {
+    assert.equal(await d.stop(), 0);
+  });
+
+  /** A user directory holding `mine` (the user's file) and `link` (a symlink to a root 0600 file). */
+  function setup(name: string): { u: string; secret: string; ensure(): void } {
+    const base = freshDir(name, false);
+    const secret = rootFile(join(base, "secret"), "ROOT NINE");
+    const u = freshDir(`${name}/u`, true);
+    // Made in the root-only base and renamed in: never by a path the attacker can redirect.
+    let n = 0;
+    const ensure = () => {
+      if (!lexists(join(u, "mine"))) {
+        const tmp = join(base, `mine-${n++}`);
+        const fd = openSync(tmp, "wx");
+        writeSync(fd, "MINE");
+        fchownSync(fd, USER!.uid, USER!.gid);
+        closeSync(fd);
+        renameSync(tmp, join(u, "mine"));
+      }
+      // Compose deletes whichever of the two it got: keep one symlink among them.
+      const isLink = (name: string) => lexists(join(u, name)) && lstatSync(join(u, name)).isSymbolicLink();
+      if (!isLink("mine") && !isLink("link")) {
+        const tmp = join(base, `link-${n++}`);
+        symlinkSync(secret, tmp);
+        renameSync(tmp, join(u, "link"));
+      }
+    };
+    ensure();
+    return { u, secret, ensure };
+  }
+
+  it("a download while the user exchanges its file and a symlink to root's file", async () => {
+    const { u, secret } = setup("f3-race-get");
+    const attacker = await startAttacker(attackerBin, ["exchange", "mine", "link"], u);
+    const leaks: string[] = [];
+    let reads = 0;
+    try {
+      await hammer(RACE_MS, 2, async () => {
+        const r = await download(d, join(u, "mine"));
+        if (r.status === 200) reads++;
+        if (r.text.includes("ROOT")) leaks.push(r.text);
+      });
+    } finally {
+      assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
+    }
+    assert.ok(reads > 0, "no download succeeded at all");
+    assert.deepEqual(leaks.slice(0, 3), [], `${leaks.length} leaks in ${reads} successful reads`);
+    assertUntouched(secret, "ROOT NINE", 0o600, "root's file");
+  });
+
+  it("a compose whose source the user exchanges with a symlink to root's file", async () => {
+    const { u, secret, ensure } = setup("f3-race-compose");
+    const out = freshDir("f3-race-compose/out", true);
+    const attacker = await startAttacker(attackerBin, ["exchange", "mine", "link"], u);
+    let ok = 0;
+    try {
+      await hammer(RACE_MS, 1, async (i) => {
+        ensure();
+        const r = await compose(d, [join(u, "mine")], join(out, `o${i}`));
+        if (r.status === 200) ok++;
+      });
+    } finally {
+      assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
+    }
+    const leaked = readdirSync(out).filter((n) => readFileSync(join(out, n), "utf8").includes("ROOT"));
+    assert.ok(ok > 0, "no compose succeeded at all");
+    assert.deepEqual(leaked.slice(0, 3).map((n) => readFileSync(join(out, n), "utf8")), [], `${leaked.length} of ${ok} composed files hold root's secret`);
+    assertUntouched(secret, "ROOT NINE", 0o600, "root's file");
   });
 });
 

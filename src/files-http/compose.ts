@@ -13,7 +13,7 @@ import { ensureParentDirs } from "../filesystem/ensure-dirs.js";
 import { fdOps, sameFile, statAt } from "../filesystem/fd-ops.js";
 import { openParent, openPathAsync, type ParentEntry } from "../filesystem/resolve.js";
 import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
-import { claimForRemoval, permissionProblem, type Claim } from "./permissions.js";
+import { claimForRemoval, descriptorProblem, permissionProblem, type Claim } from "./permissions.js";
 import { fileRequestUser, pathHttpError, resolveFilePath } from "./request-context.js";
 import { recordTempDir } from "../persist/temp-dirs.js";
 
@@ -144,7 +144,8 @@ async function openSources(ctx: DaemonContext, user: UserAccount, raws: string[]
       const twin = sources.find((other) => other.fd !== fd && sameFile(other.st, st));
       if (twin) throw new HttpError(400, `source path ${goQuote(raw)} is the same file as source path ${goQuote(twin.raw)}`);
       if (ctx.config.enforceFilePermissions) {
-        const problem = (await permissionProblem(user, resolved, "read")) ?? (await permissionProblem(user, posix.dirname(resolved), "write"));
+        // The kernel, as the user, decides on the file actually opened and read.
+        const problem = (await permissionProblem(user, resolved, "read")) ?? (await permissionProblem(user, posix.dirname(resolved), "write")) ?? (await descriptorProblem(user, fd, resolved, "read"));
         if (problem) throw new HttpError(403, problem);
       }
       bytes += st.size;

@@ -16,7 +16,7 @@ import { goExt, loadMimeTable, typeByExtension } from "./content-type.js";
 import { identityAcceptable, negotiateCoding } from "./encoding.js";
 import { errnoCode, goErrorText } from "../filesystem/go-text.js";
 import { formatHttpDate } from "./http-date.js";
-import { openForUser, permissionProblem } from "./permissions.js";
+import { descriptorProblem, openForUser, permissionProblem } from "./permissions.js";
 import { checkPreconditions } from "./preconditions.js";
 import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
 import { checkFileAccess, fileRequestUser, pathHttpError, resolveFilePath } from "./request-context.js";
@@ -191,7 +191,8 @@ async function sendFile(ctx: DaemonContext, req: HttpRequest, res: HttpResponse,
   if (st.isDirectory()) throw new HttpError(400, `path '${path}' is a directory`);
   if (st.isFIFO() || st.isSocket()) throw new HttpError(400, `path '${path}' is not a regular file`);
   if (ctx.config.enforceFilePermissions) {
-    const problem = await permissionProblem(user, await realpath(path), "read");
+    // Pinned in the root jail: the kernel, as the user, also decides on the file actually opened.
+    const problem = (await permissionProblem(user, await realpath(path), "read")) ?? (pinned && (await descriptorProblem(user, pinned.fd, path, "read")));
     if (problem) throw new HttpError(403, problem);
   }
 

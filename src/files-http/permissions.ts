@@ -41,6 +41,24 @@ export async function openForUser(user: UserAccount, path: string, flags: number
   }
 }
 
+/**
+ * Whether `user` could open the very file descriptor `fd` holds (for reading or
+ * writing), asked of the kernel as the user through /proc/self/fd: read or write
+ * permission on that file, whatever its path names by now. Returns the refusal
+ * text, or undefined when allowed (always for root).
+ */
+export async function descriptorProblem(user: UserAccount, fd: number, path: string, access: "read" | "write"): Promise<string | undefined> {
+  if (user.uid === 0) return undefined;
+  try {
+    const handle = await FileAccess.enforcedFor(user).open(`/proc/self/fd/${fd}`, access === "read" ? 0 : 1);
+    await handle.close();
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.PermissionDenied) return `permission denied: user '${user.name}' cannot ${access} '${path}'`;
+    throw err;
+  }
+}
+
 /** Sources taken out of the way for removal; restore() puts them back. */
 export interface Claim {
   paths: string[];
