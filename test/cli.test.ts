@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
 import { waitFor } from "./process-helpers.js";
 import { haveV1Controllers } from "./limits-helpers.js";
+import { ensureRelease, RELEASE } from "./helpers/release.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const noV1 = !haveV1Controllers() && "cgroup v1 memory/pids/cpu/cpuacct controllers are not mounted";
@@ -244,9 +245,8 @@ describe("envd subcommands with an access token, and from the release bundle", (
 
   before(async () => {
     d = await startDaemon({ args: ["--access-token", "cli-secret"] });
-    const b = spawnSync(process.execPath, [join(ROOT, "scripts/build-release.mjs"), "--bundle"], { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
-    assert.equal(b.status, 0, b.stderr);
-    bundle = join(ROOT, "release/envd.cjs");
+    ensureRelease();
+    bundle = join(RELEASE, "envd.cjs");
     assert.ok(existsSync(bundle));
   });
   after(async () => {
@@ -269,5 +269,16 @@ describe("envd subcommands with an access token, and from the release bundle", (
     assert.equal(r.stdout, "from-bundle\n");
     const [p] = jsonOf(await envd(["ps", "--json", "--tag", "bundled"], env, bundle));
     assert.equal(p.exit.exitCode, 4);
+  });
+
+  it("so does the single executable", async () => {
+    const env = { ...process.env, ENVD_PORT: String(d.port), ENVD_ACCESS_TOKEN: "cli-secret" };
+    const run = (args: string[]) => spawnSync(join(RELEASE, "envd"), args, { env, encoding: "utf8", timeout: 60_000 });
+    const r = run(["exec", "--tag", "sea", "--", "sh", "-c", "echo from-sea; kill -TERM $$"]);
+    assert.equal(r.status, 128 + 15, r.stderr);
+    assert.equal(r.stdout, "from-sea\n");
+    const ps = run(["ps", "--tag", "sea"]);
+    assert.equal(ps.status, 0, ps.stderr);
+    assert.match(ps.stdout, /\bsea\s+stopped\s+signaled SIGTERM\b/);
   });
 });
