@@ -20,6 +20,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Running outside Firecracker (E2B's -isnotfc); envd-ts never polls MMDS either way. */
   isNotFc: boolean;
+  /** Set the system clock from /init's timestamp when it is off, as E2B's envd does after a snapshot resume. */
+  clockSync: boolean;
   cgroupRoot: string;
   noCgroups: boolean;
   /** Which cgroup hierarchy limits use: auto (v2 when it has the controllers, else v1), v2, v1 or none. */
@@ -115,6 +117,7 @@ export const FLAGS: FlagSpec[] = [
   { name: "user-namespace", env: "ENVD_USER_NAMESPACE", type: "boolean", help: "run every process in its own user namespace: root inside, the run-as user outside" },
   { name: "allow-override", env: "ENVD_ALLOW_OVERRIDE", type: "boolean", help: "let requests loosen the defaults above (raise limits, drop hardening); otherwise they may only tighten them" },
   { name: "isnotfc", type: "boolean", help: "accepted for E2B compatibility (not in Firecracker)" },
+  { name: "no-clock-sync", env: "ENVD_NO_CLOCK_SYNC", type: "boolean", help: "never set the system clock from POST /init's timestamp (by default, as E2B's envd, a clock more than 50 ms behind or 5 s ahead of it is set)" },
   { name: "verbose", type: "boolean", help: "same as --log-level debug" },
   { name: "probe", type: "boolean", help: "check GET /health of the daemon on --port and exit 0 (healthy) or 1, for HEALTHCHECK" },
   { name: "version", type: "boolean", help: "print the envd protocol version and exit" },
@@ -257,6 +260,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     accessToken: accessToken ? accessToken : undefined,
     logLevel,
     isNotFc: flag("isnotfc"),
+    clockSync: !flag("no-clock-sync"),
     cgroupRoot: get("cgroup-root")!,
     noCgroups: flag("no-cgroups"),
     cgroupMode: cgroupMode(get("cgroup-mode")!),

@@ -70,7 +70,7 @@ describe("deployment files", { timeout: 120_000 }, () => {
       assert.equal(unit.get("Unit")!.get("StartLimitIntervalSec")?.[0], "0");
       assert.equal(unit.get("Install")!.get("WantedBy")?.[0], "multi-user.target");
       const [bin, ...flags] = one("ExecStart")!.split(/\s+/);
-      assert.equal(bin, "/usr/local/bin/envd");
+      assert.equal(bin, "/usr/bin/envd");
       assertDaemonFlags(flags);
       assert.ok(flags.join(" ").includes("--port 49983"));
     });
@@ -78,13 +78,13 @@ describe("deployment files", { timeout: 120_000 }, () => {
     it("passes `systemd-analyze verify` with ExecStart pointing at the built release/envd", () => {
       const dir = mkdtempSync(join(scratch, "unit-"));
       const copy = join(dir, "envd.service");
-      writeFileSync(copy, text.replace("ExecStart=/usr/local/bin/envd", `ExecStart=${join(RELEASE, "envd")}`));
+      writeFileSync(copy, text.replace("ExecStart=/usr/bin/envd", `ExecStart=${join(RELEASE, "envd")}`));
       const r = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr.trim(), "", "no warnings");
 
       // The check can fail: a misspelt key and an out-of-range value are reported.
-      writeFileSync(copy, text.replace("ExecStart=/usr/local/bin/envd", `ExecStart=${join(RELEASE, "envd")}`).replace("Delegate=yes", "Delegat=yes").replace("OOMScoreAdjust=-1000", "OOMScoreAdjust=-1001"));
+      writeFileSync(copy, text.replace("ExecStart=/usr/bin/envd", `ExecStart=${join(RELEASE, "envd")}`).replace("Delegate=yes", "Delegat=yes").replace("OOMScoreAdjust=-1000", "OOMScoreAdjust=-1001"));
       const bad = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
       assert.match(bad.stderr, /Unknown key 'Delegat'/);
       assert.match(bad.stderr, /OOM score adjust value out of range/);
@@ -125,7 +125,7 @@ describe("deployment files", { timeout: 120_000 }, () => {
 
       const copies = df.getCOPYs().filter((c) => finalStage.includes(c));
       const fromBuild = copies.filter((c) => c.getFromFlag()?.getValue() === "build").map((c) => c.getArgumentsContent());
-      assert.deepEqual(fromBuild, ["/src/release/envd /usr/local/bin/envd"]);
+      assert.deepEqual(fromBuild, ["/src/release/envd /usr/bin/envd"]);
       assert.ok(!copies.some((c) => /node_modules/.test(c.getArgumentsContent() ?? "")), "no node_modules in the image");
       const runs = finalStage.filter((i) => i.getKeyword() === "RUN").map((i) => i.getArgumentsContent() ?? "").join("\n");
       assert.match(runs, /useradd --create-home --home-dir \/home\/user --shell \/bin\/bash user/);
@@ -140,15 +140,15 @@ describe("deployment files", { timeout: 120_000 }, () => {
       const health = df.getHEALTHCHECKs()[0]!;
       const healthCmd = json(health.getArgumentsContent());
       assert.deepEqual(entrypoint.slice(0, 2), ["/usr/bin/tini", "--"]);
-      assert.equal(entrypoint[2], "/usr/local/bin/envd");
-      assert.deepEqual(healthCmd, ["/usr/local/bin/envd", "--probe"]);
+      assert.equal(entrypoint[2], "/usr/bin/envd");
+      assert.deepEqual(healthCmd, ["/usr/bin/envd", "--probe"]);
       assertDaemonFlags(cmd);
 
       // The image's command line with the binary at its place in this checkout. Port 0 and a
       // private run dir only because this machine is not a container; the flags are the image's.
       const bin = join(mkdtempSync(join(scratch, "image-")), "envd");
       copyFileSync(join(RELEASE, "envd"), bin);
-      const swap = (argv: string[]) => argv.map((a) => (a === "/usr/local/bin/envd" ? bin : a));
+      const swap = (argv: string[]) => argv.map((a) => (a === "/usr/bin/envd" ? bin : a));
       const hasTini = existsSync("/usr/bin/tini");
       const argv = swap(hasTini ? [...entrypoint, ...cmd] : [...entrypoint.slice(2), ...cmd]);
       const d = await startCommand(argv, { cwd: scratch, env: { PATH: "/usr/bin:/bin", XDG_RUNTIME_DIR: mkdtempSync(join(scratch, "xdg-")) }, runDir: mkdtempSync(join(scratch, "run-")) });

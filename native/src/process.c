@@ -17,6 +17,7 @@
 //                                                 child started with vfork semantics ran on our memory until its
 //                                                 exec, and exec records that memory's peak as the child's.
 //   processSetSubreaper(on: boolean): void        prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children
+//   processSetClock(ms: number): void             clock_settime(CLOCK_REALTIME) to ms since the epoch (needs CAP_SYS_TIME)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -162,6 +164,21 @@ static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_set_clock(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!envd_args(env, info, 1, argv, "processSetClock(ms)")) return NULL;
+  double ms = 0;
+  if (napi_get_value_double(env, argv[0], &ms) != napi_ok || !(ms > 0)) {
+    napi_throw_type_error(env, NULL, "processSetClock(ms): ms must be a positive number");
+    return NULL;
+  }
+  struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+  if (ts.tv_nsec > 999999999) ts.tv_nsec = 999999999;
+  if (clock_settime(CLOCK_REALTIME, &ts) != 0) return envd_throw_errno(env, errno, "clock_settime");
+  return NULL;
+}
+
 napi_value envd_init_process(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"processPipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -171,6 +188,7 @@ napi_value envd_init_process(napi_env env, napi_value exports) {
     {"processPeekZombie", NULL, js_peek_zombie, NULL, NULL, NULL, napi_enumerable, NULL},
     {"processReap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
     {"processSetSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"processSetClock", NULL, js_set_clock, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

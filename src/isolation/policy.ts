@@ -135,18 +135,9 @@ export class ExecutionPolicy {
     const rlimits: RlimitSetting[] = [];
     const enforcement: string[] = [];
     const via = `cgroup_${this.cgroups.version}`;
-    if (limits.memoryMaxBytes !== undefined) {
-      const why = this.cgroups.unsupported("memoryMaxBytes");
-      if (!why) {
-        cg.memoryMaxBytes = limits.memoryMaxBytes;
-        enforcement.push(`memory_max_bytes: ${via}`);
-      } else {
-        // The portable fallback: address space, not memory; allocations fail (ENOMEM) instead of an OOM kill.
-        rlimits.push({ name: "as", soft: limits.memoryMaxBytes, hard: limits.memoryMaxBytes });
-        enforcement.push(`memory_max_bytes: rlimit_as (weaker: limits address space; ${why})`);
-      }
-    }
-    for (const k of ["cpuCores", "pidsMax"] as const) {
+    // A memory limit without a memory cgroup is refused, not weakened to RLIMIT_AS: an address-space
+    // limit makes allocations fail where the caller asked for an OOM kill at a memory size.
+    for (const k of ["memoryMaxBytes", "cpuCores", "pidsMax"] as const) {
       if (limits[k] === undefined) continue;
       const why = this.cgroups.unsupported(k);
       if (why) throw precondition(`${LIMIT_FIELD[k]} cannot be applied: ${why}`);

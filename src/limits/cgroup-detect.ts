@@ -72,8 +72,8 @@ export interface CgroupSettings {
  * mounted under the root throws a LimitError.
  */
 export function createCgroupManager(s: CgroupSettings, sources = { mountinfo: "/proc/self/mountinfo", self: "/proc/self/cgroup" }): CgroupManager {
-  if (s.noCgroups) return new NoCgroupManager("--no-cgroups");
-  if (s.mode === "none") return new NoCgroupManager("--cgroup-mode none");
+  if (s.noCgroups) return new NoCgroupManager("--no-cgroups", true);
+  if (s.mode === "none") return new NoCgroupManager("--cgroup-mode none", true);
   let mounts: CgroupMount[];
   let self: Map<string, string>;
   try {

@@ -5,7 +5,19 @@ import { LimitError, type CgroupLimit } from "./limits.js";
 export class NoCgroupManager implements CgroupManager {
   readonly version = "none" as const;
 
-  constructor(private readonly reason: string) {}
+  /** @param chosen whether the operator asked for no cgroups (no warning then) */
+  constructor(
+    private readonly reason: string,
+    private readonly chosen = false,
+  ) {}
+
+  startupWarnings(): string[] {
+    return this.chosen ? [] : [`no cgroups (${this.reason}): memory, pids and CPU bandwidth limits are refused, and command trees are tracked without cgroups`];
+  }
+
+  workloadFence(): Record<string, string> {
+    return {};
+  }
 
   describe(): string {
     return `no cgroups (${this.reason})`;

@@ -39,6 +39,14 @@ export class CgroupV1Manager implements CgroupManager {
     }
   }
 
+  startupWarnings(): string[] {
+    return [];
+  }
+
+  workloadFence(): Record<string, string> {
+    return {};
+  }
+
   async close(): Promise<void> {
     await removeDirs([...new Set(this.bases.values())], [], 10);
   }

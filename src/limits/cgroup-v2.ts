@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupManager, ProcessCgroup } from "./cgroup.js";
 import { daemonDir, killPids, readNumber, readPids, readText, removeDirs, writeControl } from "./cgroup-fs.js";
@@ -7,13 +7,27 @@ import { emptyUsage, parseKeyed, type ResourceUsage } from "./usage.js";
 
 /** Controllers envd-ts enables for its cgroups when the hierarchy offers them. */
 const WANTED = ["memory", "pids", "cpu", "io"];
+/** The workload's tree at the top of the hierarchy. */
+export const WORKLOAD_DIR = "envd-ts";
+/** The leaf a daemon living at the root of a cgroup namespace moves into, so the root may delegate. */
+const DAEMON_LEAF = "envd-daemon";
+/** Weights of the workload against its siblings (the daemon's unit sits in system.slice at 100, itself at 1000). */
+const WORKLOAD_CPU_WEIGHT = "50";
+const WORKLOAD_IO_WEIGHT = "default 10";
 const CPU_PERIOD_US = 100_000;
 
 /**
- * cgroup v2: one directory per run under <daemon's cgroup>/envd-ts/<daemon pid>. Controllers
- * must be enabled in cgroup.subtree_control all the way down; a hierarchy that
- * offers none (the empty unified mount of a hybrid system) still places
- * processes, measures CPU time (cpu.stat is always there) and kills trees
+ * cgroup v2. The workload lives in a tree of its own at the top of the hierarchy,
+ * <mount>/envd-ts/<daemon pid>/<run>, never below the daemon's own cgroup (E2B's envd does the
+ * same with its user/ptys/socats groups). Three reasons:
+ * - cgroup v2's "no internal processes" rule: a cgroup that holds a process (the daemon in
+ *   envd.service) cannot hand memory, pids or cpu to children (EBUSY, or "domain invalid");
+ * - systemd stopping or killing envd.service kills everything in the unit's cgroup, so
+ *   commands below it would die with every crash or restart of the daemon;
+ * - the unit's weights and memory protection are the daemon's; the workload gets its own
+ *   (a memory ceiling that leaves a reserve, lower CPU and I/O weights: see fenceWorkload).
+ * A hierarchy that offers no controllers (the empty unified mount of a hybrid system) still
+ * places processes, measures CPU time (cpu.stat is always there) and kills trees
  * (cgroup.kill), but refuses memory, pids and CPU bandwidth limits.
  */
 export class CgroupV2Manager implements CgroupManager {
@@ -22,13 +36,26 @@ export class CgroupV2Manager implements CgroupManager {
   private constructor(
     private readonly base: string,
     private readonly controllers: Set<string>,
+    /** Why controllers are missing, for the refusals. */
     private readonly problems: string[],
+    /** What the workload's own cgroup was given (memory ceiling, weights) and what it could not get. */
+    private readonly fence: { applied: Record<string, string>; problems: string[] },
   ) {}
 
-  /** Prepares <mount><selfPath>/envd-ts/<pid> and enables what controllers it can. */
-  static init(mount: string, selfPath: string): CgroupV2Manager {
-    const parent = join(mount, selfPath);
-    const top = join(parent, "envd-ts");
+  startupWarnings(): string[] {
+    return [...this.problems, ...this.fence.problems];
+  }
+
+  workloadFence(): Record<string, string> {
+    return this.fence.applied;
+  }
+
+  /**
+   * Prepares <mount>/envd-ts/<pid> and enables what controllers it can.
+   * @param selfPath the daemon's own cgroup, relative to the mount
+   */
+  static init(mount: string, selfPath: string, memTotalBytes = hostMemTotal()): CgroupV2Manager {
+    const top = join(mount, WORKLOAD_DIR);
     let base = top;
     try {
       mkdirSync(top, { recursive: true });
@@ -37,25 +64,23 @@ export class CgroupV2Manager implements CgroupManager {
     } catch (err) {
       throw new LimitError(`cannot create ${base}: ${(err as Error).message}`);
     }
-    const available = new Set((readText(join(parent, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
+    const available = new Set((readText(join(mount, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
     const problems: string[] = [];
     for (const c of WANTED) {
       if (!available.has(c)) continue;
-      for (const dir of [parent, top, base]) {
-        const enabled = (readText(join(dir, "cgroup.subtree_control")) ?? "").split(/\s+/);
-        if (enabled.includes(c)) continue;
-        try {
-          writeControl(join(dir, "cgroup.subtree_control"), `+${c}`, `the ${c} controller`);
-        } catch (err) {
-          problems.push((err as Error).message);
+      for (const dir of [mount, top, base]) {
+        const err = enable(dir, c) ?? (dir === mount && selfPath === "/" ? leaveRoot(mount, c) : undefined);
+        if (err) {
+          problems.push(err);
           break;
         }
       }
     }
     const enabled = new Set((readText(join(base, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
     const missing = WANTED.filter((c) => !available.has(c));
-    if (missing.length) problems.unshift(`${join(parent, "cgroup.controllers")} offers ${[...available].join(" ") || "no controllers"}`);
-    return new CgroupV2Manager(base, enabled, problems);
+    if (missing.length) problems.unshift(`${join(mount, "cgroup.controllers")} offers ${[...available].join(" ") || "no controllers"}`);
+    const fence = fenceWorkload(top, memTotalBytes);
+    return new CgroupV2Manager(base, enabled, problems, fence);
   }
 
   describe(): string {
@@ -154,5 +179,72 @@ class CgroupV2 implements ProcessCgroup {
   async remove(): Promise<void> {
     this.killAll();
     await removeDirs(this.paths, this.procsFiles);
+  }
+}
+
+/** Turns controller c on in dir's cgroup.subtree_control; undefined when done, else why not. */
+function enable(dir: string, c: string): string | undefined {
+  const enabled = (readText(join(dir, "cgroup.subtree_control")) ?? "").split(/\s+/);
+  if (enabled.includes(c)) return undefined;
+  try {
+    writeControl(join(dir, "cgroup.subtree_control"), `+${c}`, `the ${c} controller`);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
+ * A daemon at the root of its cgroup namespace (a container with its own cgroupns) holds that
+ * root, which then cannot delegate controllers (EBUSY). It moves itself into a leaf and tries
+ * again; other processes still there (an init such as tini) keep the refusal, reported as is.
+ */
+function leaveRoot(mount: string, c: string): string | undefined {
+  const leaf = join(mount, DAEMON_LEAF);
+  try {
+    mkdirSync(leaf, { recursive: true });
+    writeFileSync(join(leaf, "cgroup.procs"), String(process.pid));
+  } catch (err) {
+    return `cannot move the daemon out of ${mount} into ${leaf}: ${(err as Error).message}`;
+  }
+  return enable(mount, c);
+}
+
+/**
+ * Gives the workload's tree a memory ceiling that leaves a reserve for the daemon and the system
+ * (min(total/8, 128 MiB), as E2B's envd keeps; memory.high equal to memory.max: reclaim, then the
+ * OOM killer inside the workload, never outside it) and CPU and I/O weights below the daemon's.
+ * Each setting that cannot be written (controller not enabled) is a problem to report.
+ */
+function fenceWorkload(top: string, memTotal: number): { applied: Record<string, string>; problems: string[] } {
+  const applied: Record<string, string> = {};
+  const problems: string[] = [];
+  const reserve = Math.min(Math.floor(memTotal / 8), 128 * 1024 * 1024);
+  const want: [string, string][] = [
+    ["cpu.weight", WORKLOAD_CPU_WEIGHT],
+    ["io.weight", WORKLOAD_IO_WEIGHT],
+  ];
+  if (memTotal > 0) want.push(["memory.max", String(memTotal - reserve)], ["memory.high", String(memTotal - reserve)]);
+  for (const [file, value] of want) {
+    if (!existsSync(join(top, file))) {
+      problems.push(`${join(top, file)} is missing (its controller is not enabled): the workload runs without ${file}`);
+      continue;
+    }
+    try {
+      writeControl(join(top, file), value, file);
+      applied[file] = value;
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return { applied, problems };
+}
+
+function hostMemTotal(): number {
+  try {
+    const kb = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "latin1"))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
   }
 }

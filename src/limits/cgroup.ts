@@ -29,6 +29,10 @@ export interface CgroupManager {
   unsupported(limit: CgroupLimit): string | undefined;
   /** Creates the run's cgroup with its limits written; throws LimitError. */
   create(name: string, limits: ResourceLimits): ProcessCgroup;
+  /** What could not be set up (controllers, the workload's fence), for a warning at start. */
+  startupWarnings(): string[];
+  /** The workload tree's own settings (memory ceiling, weights) as written; empty where there is none. */
+  workloadFence(): Record<string, string>;
   /** Removes the daemon's own directory at shutdown (best effort, once the runs' cgroups are gone). */
   close(): Promise<void>;
 }

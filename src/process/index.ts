@@ -18,7 +18,8 @@ function setUpLimits(ctx: DaemonContext): { cgroups: CgroupManager; policy: Exec
   try {
     const cgroups = createCgroupManager({ root: config.cgroupRoot, mode: config.cgroupMode, noCgroups: config.noCgroups });
     const policy = new ExecutionPolicy(config.policy, cgroups);
-    log.info({ cgroups: cgroups.describe(), defaults: policy.defaults }, "process limits");
+    log.info({ cgroups: cgroups.describe(), workload: cgroups.workloadFence(), defaults: policy.defaults }, "process limits");
+    for (const warning of cgroups.startupWarnings()) log.warn({ cgroups: cgroups.describe() }, warning);
     return { cgroups, policy };
   } catch (err) {
     process.stderr.write(`envd: ${(err as Error).message}\n`);

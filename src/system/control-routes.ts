@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ENVD_COMPAT_VERSION } from "../config.js";
+import { native } from "../native.js";
 import type { DaemonContext } from "../daemon-context.js";
 import { HttpError, sendEmpty, sendJson, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, RouteHandler } from "../http/types.js";
@@ -135,6 +136,7 @@ export function controlRoutes(ctx: DaemonContext): Record<string, RouteHandler> 
         return;
       }
       state.lastInitTimestampMs = ts;
+      if (ctx.config.clockSync) syncClock(ts, log);
     }
     if (body.envVars !== undefined) state.userEnv = new Map(Object.entries(body.envVars));
     state.accessToken.set(body.accessToken);
@@ -151,6 +153,27 @@ export function controlRoutes(ctx: DaemonContext): Record<string, RouteHandler> 
       throw new HttpError(500, `error storing the init state: ${(err as Error).message}`, true);
     }
     log.info({ defaultUser: state.defaultUser, envVars: state.userEnv.size, token: state.accessToken.isSet() }, "initialized");
+  }
+}
+
+/** E2B's envd sets the clock when it is more than this behind /init's timestamp... */
+const CLOCK_BEHIND_MS = 50;
+/** ...or more than this ahead of it. */
+const CLOCK_AHEAD_MS = 5000;
+
+/**
+ * A sandbox resumed from a snapshot wakes with the clock of the moment it was paused; the
+ * orchestrator's /init carries the real time. Failure (no CAP_SYS_TIME) is logged, never an error
+ * for the caller, as in E2B's envd.
+ */
+function syncClock(timestampMs: number, log: DaemonContext["log"]): void {
+  const now = Date.now();
+  if (now >= timestampMs - CLOCK_BEHIND_MS && now <= timestampMs + CLOCK_AHEAD_MS) return;
+  try {
+    (native() as unknown as { processSetClock(ms: number): void }).processSetClock(timestampMs);
+    log.info({ from: new Date(now).toISOString(), to: new Date(timestampMs).toISOString() }, "system clock set from /init");
+  } catch (err) {
+    log.error({ err: (err as Error).message }, "cannot set the system clock from /init");
   }
 }
 

@@ -27,7 +27,7 @@ export interface DaemonOptions {
 /** Starts dist/main.js on a free port and waits for its "listening" line. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const runDir = mkdtempSync(join(tmpdir(), "envd-run-"));
-  const cmd = [...(opts.wrapper ?? []), process.execPath, join(ROOT, "dist/main.js"), "--port", "0", "--listen", "127.0.0.1", "--run-dir", runDir, ...(opts.args ?? [])];
+  const cmd = [...(opts.wrapper ?? []), process.execPath, join(ROOT, "dist/main.js"), "--port", "0", "--listen", "127.0.0.1", "--run-dir", runDir, "--no-clock-sync", ...(opts.args ?? [])];
   const child = spawn(cmd[0]!, cmd.slice(1), {
     env: { ...process.env, ENVD_LOG_LEVEL: "info", ...opts.env },
     stdio: ["ignore", "pipe", "inherit"],

@@ -210,7 +210,7 @@ export type ProcessLimits = Message<"envdts.v1.ProcessLimits"> & {
   /**
    * Memory (cgroup memory.max / memory.limit_in_bytes, swap included). Above
    * it the OOM killer ends the process: outcome OOM_KILLED. Without a memory
-   * cgroup: RLIMIT_AS (address space, a weaker limit: allocations fail instead).
+   * cgroup the start fails with failed_precondition.
    *
    * @generated from field: optional uint64 memory_max_bytes = 1;
    */
@@ -433,7 +433,7 @@ export type ProcessExecution = Message<"envdts.v1.ProcessExecution"> & {
   limits?: ProcessLimits | undefined;
 
   /**
-   * How each limit is enforced, e.g. "memory_max_bytes: cgroup_v1", "memory_max_bytes: rlimit_as".
+   * How each limit is enforced, e.g. "memory_max_bytes: cgroup_v1", "nofile: rlimit_nofile".
    *
    * @generated from field: repeated string enforcement = 2;
    */

@@ -1,0 +1,148 @@
+// envd-ts in its real home: a Debian bookworm VM under QEMU, systemd as PID 1 starting
+// deploy/envd.service, pure cgroup v2, the single executable at /usr/bin/envd. Run by
+// `npm run test:vm` (after `npm test` in CI). Needs root, debootstrap and qemu-system-x86
+// (scripts/vm/build-rootfs.sh installs them), ~2 min for the first root filesystem.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { bootVm, healthy, type Vm } from "../helpers/vm.js";
+import type { Daemon } from "../helpers/daemon.js";
+import { connectEnvelope, grpcClients, waitFor } from "../process-helpers.js";
+import { getProcess, runExt } from "../limits-helpers.js";
+
+const MiB = 1024 * 1024;
+const TOKEN = "vm-secret-token-7f3a";
+
+describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getuid?.() !== 0 && "needs root" }, () => {
+  let vm: Vm;
+  let g: ReturnType<typeof grpcClients>;
+  let e2b: typeof import("e2b");
+  let sbx: import("e2b").Sandbox;
+
+  before(async () => {
+    vm = await bootVm();
+    g = grpcClients({ port: vm.port, url: vm.url } as Daemon);
+    process.env.E2B_DEBUG = "true";
+    process.env.E2B_SANDBOX_URL = vm.url;
+    e2b = await import("e2b");
+    sbx = await e2b.Sandbox.create();
+  });
+  after(async () => {
+    g?.close();
+    await vm?.stop();
+  });
+
+  /** A shell command as root through the SDK, its stdout. */
+  const sh = async (cmd: string) => (await sbx.commands.run(cmd, { timeoutMs: 60_000 })).stdout;
+
+  it("runs under systemd in envd.service, with commands in a workload tree outside the unit", async () => {
+    assert.equal((await sh("cat /proc/1/comm")).trim(), "systemd");
+    assert.equal((await sh("stat -f -c %T /sys/fs/cgroup")).trim(), "cgroup2fs");
+    const daemonCgroup = await sh("cat /proc/$(systemctl show -p MainPID --value envd)/cgroup");
+    assert.equal(daemonCgroup.trim(), "0::/system.slice/envd.service");
+    // A plain command (no limits): in the workload tree, not in the unit that systemd kills.
+    const own = (await sh("cat /proc/self/cgroup")).trim();
+    assert.match(own, /^0::\/envd-ts\//, own);
+  });
+
+  it("the E2B SDK runs a command, writes and reads a file, and opens a PTY", async () => {
+    const r = await sbx.commands.run("echo hi from $(id -un)", { user: "user" });
+    assert.equal(r.stdout, "hi from user\n");
+    await sbx.files.write("/home/user/vm.txt", "written through the SDK", { user: "user" });
+    assert.equal(await sbx.files.read("/home/user/vm.txt", { user: "user" }), "written through the SDK");
+    assert.equal((await sh("stat -c %U /home/user/vm.txt")).trim(), "user");
+    const chunks: Uint8Array[] = [];
+    const pty = await sbx.pty.create({ cols: 90, rows: 20, user: "user", onData: (d) => void chunks.push(d) });
+    await sbx.pty.sendInput(pty.pid, new TextEncoder().encode("tput cols; exit 7\n"));
+    const res = await pty.wait().catch((e: unknown) => e as { exitCode: number });
+    assert.equal(res.exitCode, 7);
+    assert.match(Buffer.concat(chunks).toString(), /\r\n90\r\n/);
+  });
+
+  it("a 64 MiB memory limit ends a 256 MiB allocation OOM_KILLED", async () => {
+    const r = await runExt(g, { process: { cmd: "perl", args: ["-e", 'my $s = "x" x (256 << 20); print length($s), "\\n"'] }, limits: { memoryMaxBytes: 64 * MiB } }, "user");
+    assert.equal(r.exit.outcome, "EXIT_OUTCOME_OOM_KILLED", JSON.stringify(r.exit));
+    const info = await getProcess(g, r.id);
+    assert.deepEqual(info.execution.enforcement, ["memory_max_bytes: cgroup_v2"]);
+  });
+
+  it("a pids limit contains a fork loop", async () => {
+    const fork = 'my $n = 0; for (1..40) { my $p = fork(); last unless defined $p; if ($p == 0) { sleep 30; exit 0 } $n++ } print "$n\\n"; kill 9, -$$; ';
+    const r = await runExt(g, { process: { cmd: "perl", args: ["-e", fork] }, limits: { pidsMax: 8 } }, "user");
+    const forked = Number(r.out.trim());
+    assert.ok(forked >= 1 && forked <= 7, `forked ${r.out}`);
+  });
+
+  it("a CPU bandwidth limit of 0.2 cores holds a busy loop to about a fifth of the wall time", async () => {
+    const busy = "my $t = time + 3; 1 while time < $t;";
+    const r = await runExt(g, { process: { cmd: "perl", args: ["-e", busy] }, limits: { cpuCores: 0.2 } }, "user");
+    const cpuMs = (Number(r.exit.usage.cpuUserUs) + Number(r.exit.usage.cpuSystemUs)) / 1000;
+    assert.equal(r.exit.usage.source, "cgroup_v2");
+    assert.ok(cpuMs > 100 && cpuMs < 1500, `cpu ${cpuMs} ms in 3 s of wall time`);
+  });
+
+  it("a CPU time limit ends the tree with CPU_LIMIT", async () => {
+    const r = await runExt(g, { process: { cmd: "perl", args: ["-e", "1 while 1"] }, limits: { cpuTimeMs: 300 } }, "user");
+    assert.equal(r.exit.outcome, "EXIT_OUTCOME_CPU_LIMIT", JSON.stringify(r.exit));
+  });
+
+  it("a root command with limits cannot leave its cgroup", async () => {
+    const escape = "echo $$ > /sys/fs/cgroup/cgroup.procs 2>&1; echo $$ > /sys/fs/cgroup/system.slice/cgroup.procs 2>&1; cat /proc/self/cgroup";
+    const r = await runExt(g, { process: { cmd: "bash", args: ["-c", escape] }, limits: { pidsMax: 64 } }, "root");
+    const before = r.out.trim().split("\n").at(-1)!;
+    const info = await getProcess(g, r.id);
+    assert.ok(info.execution.cgroups[0], "has a cgroup");
+    // Inside a cgroup namespace the process sees its own cgroup as "/": what matters is that it is still there.
+    assert.ok(before === "0::/" || before.startsWith("0::/envd-ts/"), `after the attempt: ${before}`);
+  });
+
+  it("a command survives `systemctl kill -s KILL envd`, and the restarted daemon answers", async () => {
+    const h = await sbx.commands.run("sleep 600", { background: true, user: "user", timeoutMs: 0 });
+    const pidBefore = (await sh("systemctl show -p MainPID --value envd")).trim();
+    // The kill takes the daemon down under this very call: its answer may never come.
+    await sbx.commands.run("systemctl kill -s KILL envd", { timeoutMs: 10_000 }).catch(() => undefined);
+    await waitFor(async () => (await healthy(vm.url)) && (await sh("systemctl show -p MainPID --value envd").catch(() => pidBefore)).trim() !== pidBefore, 60_000, "systemd to restart envd");
+    assert.equal((await sh(`kill -0 ${h.pid} && echo alive`)).trim(), "alive");
+    await sh(`kill -9 ${h.pid}`);
+  });
+
+  it("the access token is not in /proc/<pid>/cmdline of a daemon started with --access-token", async () => {
+    await sh(
+      "mkdir -p /etc/systemd/system/envd.service.d && printf '[Service]\\nExecStart=\\nExecStart=/usr/bin/envd --isnotfc --port 49983 --access-token " +
+        TOKEN +
+        "\\n' > /etc/systemd/system/envd.service.d/token.conf && systemctl daemon-reload && (systemctl restart envd &)",
+    ).catch(() => undefined);
+    const authed = { "X-Access-Token": TOKEN, "Content-Type": "application/json" };
+    await waitFor(async () => {
+      const res = await fetch(`${vm.url}/envs`, { headers: authed }).catch(() => undefined);
+      return res?.status === 200;
+    }, 60_000, "the daemon to restart with a token");
+    const res = await fetch(`${vm.url}/envs`).catch(() => undefined);
+    assert.equal(res?.status, 401, "requests without the token are refused");
+    // Read the daemon's command line as `user`, as an attacker inside the sandbox would.
+    const start = await fetch(`${vm.url}/process.Process/Start`, {
+      method: "POST",
+      headers: { ...authed, "Content-Type": "application/connect+json", Authorization: `Basic ${Buffer.from("user:").toString("base64")}` },
+      body: connectEnvelope({ process: { cmd: "bash", args: ["-c", "tr '\\0' ' ' < /proc/$(pgrep -o -x envd)/cmdline"] } }),
+    });
+    const text = Buffer.from(await start.arrayBuffer()).toString();
+    assert.match(text, /envd/);
+    assert.doesNotMatch(text, new RegExp(TOKEN));
+  });
+
+  it("/init's timestamp sets the guest clock, as E2B's envd does", async () => {
+    const ahead = Date.now() + 3600_000;
+    const res = await fetch(`${vm.url}/init`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Access-Token": TOKEN },
+      body: JSON.stringify({ accessToken: TOKEN, timestamp: new Date(ahead).toISOString() }),
+    });
+    assert.equal(res.status, 204);
+    const start = await fetch(`${vm.url}/process.Process/Start`, {
+      method: "POST",
+      headers: { "X-Access-Token": TOKEN, "Content-Type": "application/connect+json" },
+      body: connectEnvelope({ process: { cmd: "date", args: ["+%s"] } }),
+    });
+    const guest = Number(/(\d{10})/.exec(Buffer.from(await start.arrayBuffer()).toString().replace(/"stdout":"([^"]+)"/, (_, b64: string) => Buffer.from(b64, "base64").toString()))?.[1]);
+    assert.ok(Math.abs(guest * 1000 - ahead) < 120_000, `guest clock ${guest}, wanted about ${Math.round(ahead / 1000)}`);
+  });
+});
