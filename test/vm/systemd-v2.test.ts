@@ -105,6 +105,73 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
     await sh(`kill -9 ${h.pid}`);
   });
 
+  /** The daemon's main pid and systemd's restart count, to see that nothing of it restarted. */
+  const daemonLife = async () => (await sh("systemctl show -p MainPID -p NRestarts --value envd")).trim();
+
+  /** GET /health every 50 ms until stopped; the latencies in ms (a failure counts as 10 s). */
+  function probeHealth(): { stop(): Promise<number[]> } {
+    const lat: number[] = [];
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const t = performance.now();
+        lat.push((await healthy(vm.url)) ? performance.now() - t : 10_000);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return lat;
+      },
+    };
+  }
+  const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
+
+  /** What a user does while the sandbox is under fire: a new command, an upload, a download. */
+  async function stillServes(tag: string): Promise<void> {
+    const t = performance.now();
+    const r = await sbx.commands.run(`echo ${tag}`, { user: "user" });
+    const echoMs = performance.now() - t;
+    assert.equal(r.stdout, `${tag}\n`);
+    assert.ok(echoMs < 1000, `echo took ${echoMs.toFixed(0)} ms`);
+    const data = `${tag}-`.repeat(100_000);
+    await sbx.files.write(`/home/user/${tag}.txt`, data, { user: "user" });
+    assert.equal(await sbx.files.read(`/home/user/${tag}.txt`, { user: "user" }), data);
+  }
+
+  it("under a memory hog with no limits the daemon stays responsive and the kernel ends the hog inside the workload", async () => {
+    const life = await daemonLife();
+    const probe = probeHealth();
+    const hog = await sbx.commands.run(`perl -e 'my @a; while (1) { push @a, "x" x (8 << 20) }'`, { background: true, user: "user", timeoutMs: 0 });
+    // Until the workload's ceiling is reached: the hog's tree reports an OOM kill.
+    const end = await hog.wait().then(
+      (r) => r,
+      (e: unknown) => e as { exitCode: number; error?: string },
+    );
+    await stillServes("afterhog");
+    const lat = await probe.stop();
+    assert.notEqual(end.exitCode, 0, "the hog was ended");
+    assert.match((await sh("cat /sys/fs/cgroup/envd-ts/memory.events")), /oom_kill [1-9]/);
+    assert.ok(p99(lat) < 100, `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
+    assert.equal(await daemonLife(), life, "the daemon did not restart");
+  });
+
+  it("under a CPU storm on every core with a thousand tasks the daemon stays responsive, and the storm can be killed", async () => {
+    const life = await daemonLife();
+    const storm = await sbx.commands.run("for i in $(seq 1000); do sleep 600 & done; for i in 1 2 3 4; do (while :; do :; done) & done; wait", { background: true, user: "user", timeoutMs: 0 });
+    await waitFor(async () => Number((await sh(`ps -u user -o pid= | wc -l`)).trim()) > 900, 120_000, "the storm's tasks to start");
+    const probe = probeHealth();
+    await stillServes("storm");
+    await new Promise((r) => setTimeout(r, 3000));
+    const lat = await probe.stop();
+    assert.equal(await storm.kill(), true);
+    await waitFor(async () => Number((await sh(`ps -u user -o pid= | wc -l`)).trim()) === 0, 60_000, "the storm's tasks to die");
+    assert.ok(p99(lat) < 100, `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
+    assert.equal(await daemonLife(), life, "the daemon did not restart");
+  });
+
   it("the access token is not in /proc/<pid>/cmdline of a daemon started with --access-token", async () => {
     await sh(
       "mkdir -p /etc/systemd/system/envd.service.d && printf '[Service]\\nExecStart=\\nExecStart=/usr/bin/envd --isnotfc --port 49983 --access-token " +
