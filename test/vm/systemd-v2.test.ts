@@ -27,6 +27,14 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
     await vm?.stop();
   });
 
+  // The same user actions measured on the idle VM: under software emulation (tcg) on a shared
+  // host a command's round trip alone can exceed the 1 s a hardware-virtualized sandbox meets,
+  // so the bounds under fire are 1 s and 100 ms or twice the idle figure, whichever is larger.
+  let idleEchoMs = 0;
+  let idleHealthP99 = 0;
+  const echoBound = () => Math.max(1000, 2 * idleEchoMs);
+  const healthBound = () => Math.max(100, 2 * idleHealthP99);
+
   /** A shell command as root through the SDK, its stdout. */
   const sh = async (cmd: string) => (await sbx.commands.run(cmd, { timeoutMs: 60_000 })).stdout;
 
@@ -47,7 +55,11 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
       await sbx.commands.run("echo warm", { user: "user" });
       times.push(performance.now() - t0);
     }
-    t.diagnostic(`echo round trips on an idle VM: ${times.map((x) => x.toFixed(0)).join(" ")} ms`);
+    idleEchoMs = median(times);
+    const probe = probeHealth();
+    await new Promise((r) => setTimeout(r, 3000));
+    idleHealthP99 = p99(await probe.stop());
+    t.diagnostic(`idle VM: echo round trips ${times.map((x) => x.toFixed(0)).join(" ")} ms, /health p99 ${idleHealthP99.toFixed(1)} ms`);
     const r = await sbx.commands.run("echo hi from $(id -un)", { user: "user" });
     assert.equal(r.stdout, "hi from user\n");
     await sbx.files.write("/home/user/vm.txt", "written through the SDK", { user: "user" });
@@ -130,48 +142,55 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
       },
     };
   }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
 
   /** What a user does while the sandbox is under fire: a new command, an upload, a download. */
-  async function stillServes(tag: string): Promise<void> {
+  async function stillServes(tag: string): Promise<number> {
     const t = performance.now();
     const r = await sbx.commands.run(`echo ${tag}`, { user: "user" });
     const echoMs = performance.now() - t;
     assert.equal(r.stdout, `${tag}\n`);
-    assert.ok(echoMs < 1000, `echo took ${echoMs.toFixed(0)} ms`);
+    assert.ok(echoMs < echoBound(), `echo took ${echoMs.toFixed(0)} ms (bound ${echoBound().toFixed(0)} ms)`);
     const data = `${tag}-`.repeat(100_000);
     await sbx.files.write(`/home/user/${tag}.txt`, data, { user: "user" });
     assert.equal(await sbx.files.read(`/home/user/${tag}.txt`, { user: "user" }), data);
+    return echoMs;
   }
 
-  it("under a memory hog with no limits the daemon stays responsive and the kernel ends the hog inside the workload", async () => {
+  it("under a memory hog with no limits the daemon stays responsive and the kernel ends the hog inside the workload", async (t) => {
     const life = await daemonLife();
     const probe = probeHealth();
     const hog = await sbx.commands.run(`perl -e 'my @a; while (1) { push @a, "x" x (8 << 20) }'`, { background: true, user: "user", timeoutMs: 0 });
-    // Until the workload's ceiling is reached: the hog's tree reports an OOM kill.
+    // While it allocates up to the workload's ceiling, a user goes on working.
+    await waitFor(async () => Number(await sh("cat /sys/fs/cgroup/envd-ts/memory.current")) > 256 * MiB, 60_000, "the hog to grow");
+    const echoMs = await stillServes("hog");
     const end = await hog.wait().then(
       (r) => r,
       (e: unknown) => e as { exitCode: number; error?: string },
     );
-    await stillServes("afterhog");
     const lat = await probe.stop();
+    t.diagnostic(`memory hog: echo ${echoMs.toFixed(0)} ms, /health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
     assert.notEqual(end.exitCode, 0, "the hog was ended");
     assert.match((await sh("cat /sys/fs/cgroup/envd-ts/memory.events")), /oom_kill [1-9]/);
-    assert.ok(p99(lat) < 100, `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
+    assert.ok(p99(lat) < healthBound(), `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes (bound ${healthBound().toFixed(0)} ms)`);
     assert.equal(await daemonLife(), life, "the daemon did not restart");
   });
 
-  it("under a CPU storm on every core with a thousand tasks the daemon stays responsive, and the storm can be killed", async () => {
+  it("under a CPU storm on every core with a thousand tasks the daemon stays responsive, and the storm can be killed", async (t) => {
     const life = await daemonLife();
-    const storm = await sbx.commands.run("for i in $(seq 1000); do sleep 600 & done; for i in 1 2 3 4; do (while :; do :; done) & done; wait", { background: true, user: "user", timeoutMs: 0 });
-    await waitFor(async () => Number((await sh(`ps -u user -o pid= | wc -l`)).trim()) > 900, 120_000, "the storm's tasks to start");
+    // Four busy loops (two per core) and a thousand sleeping tasks, forked without exec (cheap under emulation).
+    const storm = await sbx.commands.run(`perl -e 'for (1..4) { fork or do { 1 while 1 } } for (1..1000) { fork or do { sleep 600; exit } } sleep 600'`, { background: true, user: "user", timeoutMs: 0 });
+    const tasks = async () => Number(await sh("cat /sys/fs/cgroup/envd-ts/pids.current"));
+    await waitFor(async () => (await tasks()) > 1000, 180_000, "the storm's tasks to start");
     const probe = probeHealth();
-    await stillServes("storm");
+    const echoMs = await stillServes("storm");
     await new Promise((r) => setTimeout(r, 3000));
     const lat = await probe.stop();
+    t.diagnostic(`CPU storm: echo ${echoMs.toFixed(0)} ms, /health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
     assert.equal(await storm.kill(), true);
-    await waitFor(async () => Number((await sh(`ps -u user -o pid= | wc -l`)).trim()) === 0, 60_000, "the storm's tasks to die");
-    assert.ok(p99(lat) < 100, `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes`);
+    await waitFor(async () => (await tasks()) < 10, 60_000, "the storm's tasks to die");
+    assert.ok(p99(lat) < healthBound(), `/health p99 ${p99(lat).toFixed(1)} ms over ${lat.length} probes (bound ${healthBound().toFixed(0)} ms)`);
     assert.equal(await daemonLife(), life, "the daemon did not restart");
   });
 
