@@ -4,7 +4,8 @@
 // outcomes, usage, and the daemon-wide defaults seen through the e2b SDK.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -317,7 +318,10 @@ const userCannotRun = spawnSync(AS_USER[0]!, [...AS_USER.slice(1), "test", "-r",
 
 describe("a daemon that is not root", { skip: userCannotRun }, () => {
   it("starts without cgroups when it may not create its cgroup directories, runs its own user's commands, and refuses limits and other users clearly", async () => {
-    const d = await startDaemon({ wrapper: AS_USER, args: ["--default-user", "user"] });
+    // A run directory the daemon's own user may write (its state directory lives there).
+    const runDir = mkdtempSync(join(tmpdir(), "envd-run-user-"));
+    chownSync(runDir, Number(spawnSync("id", ["-u", "user"]).stdout), Number(spawnSync("id", ["-g", "user"]).stdout));
+    const d = await startDaemon({ wrapper: AS_USER, args: ["--default-user", "user", "--run-dir", runDir] });
     const g = grpcClients(d);
     try {
       const why = d.logs.map((l) => String(l.cgroups ?? "")).find((c) => c.startsWith("no cgroups"));
@@ -334,6 +338,7 @@ describe("a daemon that is not root", { skip: userCannotRun }, () => {
     } finally {
       g.close();
       assert.equal(await d.stop(), 0);
+      rmSync(runDir, { recursive: true, force: true });
     }
   });
 });
