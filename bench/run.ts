@@ -17,6 +17,7 @@ import { rssPeakFigure } from "./figures/rss-peak.js";
 import { smallFilesGroup } from "./figures/small-files.js";
 import { startupGroup } from "./figures/startup.js";
 import { streamGroup } from "./figures/stream.js";
+import { textDownloadGroup } from "./figures/text-download.js";
 import { transferGroup } from "./figures/transfer.js";
 import { watchGroup } from "./figures/watch.js";
 import { useLargeH2Windows } from "./lib/h2-window.js";
@@ -24,7 +25,7 @@ import { stopLocalRunner } from "./lib/local.js";
 import { setDefaultDaemonBuild } from "./lib/procs.js";
 
 /** In run order (the table's). Startup first, while nothing else runs. */
-const GROUPS: FigureGroup[] = [startupGroup, execGroup, concurrentGroup, streamGroup, transferGroup, smallFilesGroup, watchGroup, ptyGroup];
+const GROUPS: FigureGroup[] = [startupGroup, execGroup, concurrentGroup, streamGroup, transferGroup, textDownloadGroup, smallFilesGroup, watchGroup, ptyGroup];
 
 /**
  * Between groups: flush dirty pages and let the disk settle, so one group's writes (and the

@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -138,7 +139,7 @@ describe("GET /files", () => {
     assert.equal(res.headers["vary"], "Accept-Encoding");
     assert.equal(gunzipSync(res.body).toString(), content);
 
-    res = await get(p, { "accept-encoding": "gzip, deflate" });
+    res = await get(p, { "accept-encoding": "deflate, gzip" });
     assert.equal(res.headers["content-encoding"], "gzip");
     res = await get(p, { "accept-encoding": "gzip;q=0.5, identity" });
     assert.equal(res.headers["content-encoding"], undefined);
@@ -163,6 +164,50 @@ describe("GET /files", () => {
     const unknownExt = file("data.unknownext", "x");
     res = await get(unknownExt, { "accept-encoding": "gzip" });
     assert.equal(res.headers["content-type"], "application/octet-stream");
+  });
+
+  it("gzips a download for callers who ask, not for a transport's blanket `gzip, deflate`", async () => {
+    const content = "2026-12-07T00:00:00.027Z INFO worker-0 cache hit path=/api/v1/items status=200\n".repeat(2000);
+    const p = file("app.log", content);
+    const expect = async (acceptEncoding: string, coding: "gzip" | undefined) => {
+      const res = await get(p, { "accept-encoding": acceptEncoding });
+      assert.equal(res.status, 200, acceptEncoding);
+      assert.equal(res.headers["content-encoding"], coding, acceptEncoding);
+      assert.equal(res.headers["vary"], "Accept-Encoding");
+      if (coding) {
+        assert.equal(res.headers["content-length"], undefined, acceptEncoding);
+        assert.ok(res.body.length < content.length / 10, `${acceptEncoding}: ${res.body.length} bytes`);
+        assert.equal(gunzipSync(res.body).toString(), content, acceptEncoding);
+      } else {
+        assert.equal(res.headers["content-length"], String(content.length), acceptEncoding);
+        assert.equal(res.text, content, acceptEncoding);
+      }
+    };
+    // Node's fetch (the e2b SDK) and Python's requests/httpx send this on every request.
+    await expect("gzip, deflate", undefined);
+    await expect("GZIP,Deflate", undefined);
+    // The SDK's read(path, { gzip: true }), curl --compressed, browsers, explicit choices.
+    await expect("gzip", "gzip");
+    await expect("deflate, gzip", "gzip");
+    await expect("deflate, gzip, br, zstd", "gzip");
+    await expect("gzip, deflate, br", "gzip");
+    await expect("gzip, deflate, br, zstd", "gzip");
+    await expect("gzip;q=1.0, deflate", "gzip");
+    await expect("gzip, deflate, identity;q=0", "gzip");
+    await expect("", undefined);
+    // Data that does not compress goes out as it is even to those who ask.
+    const noise = randomBytes(64 * 1024);
+    const res = await get(file("noise.bin", noise), { "accept-encoding": "gzip" });
+    assert.equal(res.headers["content-encoding"], undefined);
+    assert.ok(res.body.equals(noise));
+  });
+
+  it("curl --compressed gets the download gzipped", async () => {
+    const content = "compress me please\n".repeat(4000);
+    const p = file("curl.txt", content);
+    const out = execFileSync("curl", ["-sS", "--compressed", "-D", "-", "-o", join(dir, "curl.out"), d.url + q(p)], { encoding: "utf8" });
+    assert.match(out, /^content-encoding: gzip\r$/im);
+    assert.equal(readFileSync(join(dir, "curl.out"), "utf8"), content);
   });
 
   it("serves a single Range as 206", async () => {

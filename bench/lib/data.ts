@@ -35,8 +35,36 @@ export function textBlock(): Buffer {
   return textBuf;
 }
 
-/** A file of `bytes` incompressible bytes, generated once and reused while its size matches. */
-export function dataFile(name: string, bytes: number, kind: "binary" | "text" = "binary"): string {
+let logBuf: Buffer | undefined;
+/**
+ * 1 MiB of compressible application log (timestamps, levels, a small vocabulary, numbers):
+ * gzip -1 makes about a fifth of it, like the logs, CSVs and JSON agents read back.
+ */
+export function logBlock(): Buffer {
+  if (!logBuf) {
+    const words = ["request", "handled", "cache", "miss", "hit", "upstream", "timeout", "retry", "connected", "closed", "user", "session", "token", "query", "rows", "commit"];
+    const levels = ["INFO ", "DEBUG", "WARN ", "ERROR"];
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let t = Date.UTC(2026, 11, 7);
+    const lines: string[] = [];
+    let size = 0;
+    while (size < MiB) {
+      t += rnd(50);
+      const line = `${new Date(t).toISOString()} ${levels[rnd(4)]} worker-${rnd(8)} ${words[rnd(words.length)]} ${words[rnd(words.length)]} path=/api/v1/items/${rnd(100000)} status=${[200, 201, 204, 404, 500][rnd(5)]} duration_ms=${rnd(1000) / 10} id=${rnd(1e9).toString(16)}\n`;
+      lines.push(line);
+      size += line.length;
+    }
+    logBuf = Buffer.from(lines.join("")).subarray(0, MiB);
+  }
+  return logBuf;
+}
+
+/** A file of `bytes` bytes of `kind`, generated once and reused while its size matches. */
+export function dataFile(name: string, bytes: number, kind: "binary" | "text" | "log" = "binary"): string {
   mkdirSync(DATA_DIR, { recursive: true, mode: 0o755 });
   chmodSync(DATA_DIR, 0o755);
   const path = join(DATA_DIR, name);
@@ -46,7 +74,7 @@ export function dataFile(name: string, bytes: number, kind: "binary" | "text" = 
     /* generate it */
   }
   const fd = openSync(path, "w", 0o644);
-  const b = kind === "text" ? textBlock() : randomBlock();
+  const b = kind === "text" ? textBlock() : kind === "log" ? logBlock() : randomBlock();
   for (let left = bytes; left > 0; left -= b.length) writeSync(fd, b, 0, Math.min(b.length, left));
   closeSync(fd);
   chmodSync(path, 0o644);

@@ -13,7 +13,7 @@ import type { HttpRequest, HttpResponse, RouteHandler } from "../http/types.js";
 import { ByteRangesBody, contentRange, parseRange, type ByteRange } from "./byte-ranges.js";
 import { inlineDisposition } from "./content-disposition.js";
 import { goExt, loadMimeTable, typeByExtension } from "./content-type.js";
-import { identityAcceptable, negotiateCoding } from "./encoding.js";
+import { identityAcceptable, isImplicitFetchDefault, negotiateCoding } from "./encoding.js";
 import { errnoCode, goErrorText } from "../filesystem/go-text.js";
 import { formatHttpDate } from "./http-date.js";
 import { descriptorProblem, openForUser, permissionProblem } from "./permissions.js";
@@ -199,6 +199,8 @@ async function sendFile(ctx: DaemonContext, req: HttpRequest, res: HttpResponse,
   const acceptEncoding = header(req, "accept-encoding");
   let coding = negotiateCoding(acceptEncoding);
   if (!coding) throw new HttpError(406, "error parsing Accept-Encoding: no acceptable encoding found, supported: [gzip]");
+  // A transport's blanket default is no request for compression (envd would gzip anyway).
+  if (coding === "gzip" && isImplicitFetchDefault(acceptEncoding)) coding = "identity";
   const headers: Record<string, string> = { vary: "Accept-Encoding" };
   const rangeOrConditional = ["range", "if-modified-since", "if-none-match", "if-range"].some((h) => header(req, h) !== "");
   if (rangeOrConditional) {

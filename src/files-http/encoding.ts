@@ -96,3 +96,18 @@ export function requestCoding(contentEncoding: string | undefined): { coding: Co
   if ((SUPPORTED_CODINGS as readonly string[]).includes(coding)) return { coding: coding as Coding };
   return { error: `unsupported Content-Encoding: ${contentEncoding}, supported: [${SUPPORTED_CODINGS.join(" ")}]` };
 }
+
+/**
+ * Whether the header is exactly `gzip, deflate`: what Node's fetch (undici, the e2b
+ * SDK's transport) and Python's requests and httpx put on every request whether or
+ * not the caller asked. Such a client has no preference, and for a download it is
+ * better served uncompressed: undici decodes gzip so slowly that a 64 MiB text file
+ * took 2.6 s (bytes) to 13 s (text) gzipped against 0.35 to 0.5 s plain
+ * (bench/NOTES.md). A caller that wants compression says so with any other header
+ * naming gzip (the SDK's `gzip: true` sends `gzip` alone; browsers add br, curl
+ * --compressed puts deflate first).
+ */
+export function isImplicitFetchDefault(acceptEncoding: string): boolean {
+  const entries = acceptEncoding.split(",").map((e) => e.trim().toLowerCase());
+  return entries.length === 2 && entries[0] === "gzip" && entries[1] === "deflate";
+}
