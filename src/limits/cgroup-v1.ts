@@ -40,7 +40,9 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   startupWarnings(): string[] {
-    return [];
+    // A plain command joins only the pids hierarchy here (one mkdir per command); a workload-wide
+    // memory ceiling and CPU weight would put every command in the memory and cpu hierarchies too.
+    return ["cgroup v1: the workload is not fenced off from the daemon (no workload memory ceiling or lower CPU weight; cgroup v2 has them)"];
   }
 
   workloadFence(): Record<string, string> {
