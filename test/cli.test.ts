@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
@@ -236,6 +236,40 @@ describe("envd subcommands against a daemon", () => {
     assert.match(help.stdout, /envd COMMAND/);
     const version = await envd(["-version"], env);
     assert.equal(version.stdout, "0.6.13\n");
+  });
+});
+
+describe("the daemon does not load the subcommands", () => {
+  // A module loader hook writes down every module a process loads from dist/.
+  const hooks = `data:text/javascript,${encodeURIComponent(`
+    import { appendFileSync } from "node:fs";
+    export async function load(url, context, next) {
+      if (url.includes("/dist/")) appendFileSync(process.env.LOADED_LOG, url + "\\n");
+      return next(url, context);
+    }`)}`;
+  const register = `data:text/javascript,${encodeURIComponent(`import { register } from "node:module"; register(${JSON.stringify(hooks)});`)}`;
+
+  it("a daemon start loads no module of dist/cli or dist/client; `envd ps` does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "envd-cli-load-"));
+    try {
+      const daemonLog = join(dir, "daemon");
+      const d = await startDaemon({ env: { LOADED_LOG: daemonLog, NODE_OPTIONS: `--import=${register}` } });
+      let cliLog = "";
+      try {
+        const r = await envd(["ps"], { ENVD_PORT: String(d.port), LOADED_LOG: join(dir, "cli"), NODE_OPTIONS: `--import=${register}` });
+        assert.equal(r.code, 0, r.stderr);
+        cliLog = readFileSync(join(dir, "cli"), "utf8");
+      } finally {
+        assert.equal(await d.stop(), 0);
+      }
+      const daemonLoaded = readFileSync(daemonLog, "utf8");
+      assert.match(daemonLoaded, /\/dist\/main\.js/, "the hook saw the daemon's modules");
+      assert.doesNotMatch(daemonLoaded, /\/dist\/(cli|client)\//);
+      assert.match(cliLog, /\/dist\/cli\/index\.js/);
+      assert.match(cliLog, /\/dist\/client\/index\.js/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

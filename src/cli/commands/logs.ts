@@ -18,6 +18,7 @@ export async function logs(args: string[], ctx: CliContext): Promise<number> {
   const from = fromRaw === "oldest" ? "oldest" : Number(fromRaw);
   const ac = new AbortController();
   const stream = await client(values, ctx.env).processes.attach(selector(positionals[0]), { from, signal: ac.signal });
+  if (stream.droppedBytes! > 0 && !values.json) ctx.err(`envd logs: ${stream.droppedBytes} bytes before offset ${stream.offset} are no longer held\n`);
   // Without --follow: what was produced up to the attach, then stop.
   const end = stream.info!.output.totalBytes;
   if (!values.follow && stream.offset! >= end) return 0;
