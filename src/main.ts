@@ -114,7 +114,14 @@ async function main(): Promise<void> {
           typeNames: ["envdts.v1.System"],
           load: async () => {
             const { registerSystemService } = await import("./system/system-service.js");
-            return (router) => registerSystemService(router, ctx);
+            return (router) =>
+              registerSystemService(router, ctx, {
+                closing: () => processes.registry.isClosing,
+                liveCount: () => processes.registry.liveProcesses().length,
+                cgroupVersion: processes.cgroups.version,
+                cgroupDescription: () => processes.cgroups.describe(),
+                cgroupWarnings: () => processes.cgroups.startupWarnings(),
+              });
           },
         },
       ],

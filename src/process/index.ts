@@ -32,6 +32,7 @@ function setUpLimits(ctx: DaemonContext): { cgroups: CgroupManager; policy: Exec
 export interface ProcessCapability extends Capability {
   registry: ProcessRegistry;
   policy: ExecutionPolicy;
+  cgroups: CgroupManager;
 }
 
 /** The process.Process service and its envd-ts extension (envdts.v1.ProcessControl). */
@@ -54,6 +55,7 @@ export function processCapability(ctx: DaemonContext): ProcessCapability {
   return {
     registry,
     policy,
+    cgroups,
     rpc(router) {
       registerProcessService(router, { ctx, registry, policy });
     },

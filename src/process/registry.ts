@@ -123,6 +123,11 @@ export class ProcessRegistry {
     return undefined;
   }
 
+  /** Whether the daemon is shutting down (no new processes). */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   /** Processes with a live run (what E2B's List shows). */
   liveProcesses(): { pid: number; proc: ManagedProcess }[] {
     return [...this.live.entries()].map(([pid, proc]) => ({ pid, proc }));

@@ -17,7 +17,10 @@ import {
 import { keepaliveIntervalMs, withKeepalive } from "../http/keepalive.js";
 import { osPrettyName } from "./control-routes.js";
 import { timerDelay } from "./timer-delay.js";
+import { checkHealth, type SupervisionView } from "./health.js";
 import { CpuPercent, cpuCount, detectCgroupMode, loadAverage, openFdCount, readDisk, readMemory, readNetwork } from "./host-metrics.js";
+
+const STATUS = { serving: HealthCheckResponse_Status.SERVING, not_serving: HealthCheckResponse_Status.NOT_SERVING, unknown: HealthCheckResponse_Status.UNKNOWN } as const;
 
 const CGROUP_VERSIONS = { none: CgroupVersion.NONE, v1: CgroupVersion.V1, v2: CgroupVersion.V2, hybrid: CgroupVersion.HYBRID } as const;
 
@@ -122,14 +125,16 @@ async function* samples(intervalMs: number, signal: AbortSignal): AsyncGenerator
 }
 
 /** The envdts.v1.System extension service. */
-export function registerSystemService(router: ConnectRouter, ctx: DaemonContext): void {
+export function registerSystemService(router: ConnectRouter, ctx: DaemonContext, supervision?: SupervisionView): void {
   const shared = new UsageSampler();
   router.service(System, {
     healthCheck() {
+      const health = checkHealth(supervision, ctx.shutdownSignal.aborted);
       return {
-        status: ctx.shutdownSignal.aborted ? HealthCheckResponse_Status.NOT_SERVING : HealthCheckResponse_Status.SERVING,
+        status: health.serving ? HealthCheckResponse_Status.SERVING : HealthCheckResponse_Status.NOT_SERVING,
         version: DAEMON_VERSION,
         uptimeSeconds: (Date.now() - ctx.state.startedAt) / 1000,
+        components: health.components.map((c) => ({ name: c.name, status: STATUS[c.status], reason: c.reason, value: c.value, threshold: c.threshold })),
       };
     },
     getSystemInfo() {

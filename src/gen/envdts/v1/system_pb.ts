@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file envdts/v1/system.proto.
  */
 export const file_envdts_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChZlbnZkdHMvdjEvc3lzdGVtLnByb3RvEgllbnZkdHMudjEiFAoSSGVhbHRoQ2hlY2tSZXF1ZXN0IsMBChNIZWFsdGhDaGVja1Jlc3BvbnNlEjUKBnN0YXR1cxgBIAEoDjIlLmVudmR0cy52MS5IZWFsdGhDaGVja1Jlc3BvbnNlLlN0YXR1cxIPCgd2ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgBIkwKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABISCg5TVEFUVVNfU0VSVklORxABEhYKElNUQVRVU19OT1RfU0VSVklORxACIhYKFEdldFN5c3RlbUluZm9SZXF1ZXN0IicKB0NwdUluZm8SDQoFY291bnQYASABKA0SDQoFbW9kZWwYAiABKAkigAEKCERpc2tJbmZvEhMKC21vdW50X3BvaW50GAEgASgJEhIKCmZpbGVzeXN0ZW0YAiABKAkSDgoGZGV2aWNlGAMgASgJEhMKC3RvdGFsX2J5dGVzGAQgASgEEhIKCnVzZWRfYnl0ZXMYBSABKAQSEgoKZnJlZV9ieXRlcxgGIAEoBCLHAgoVR2V0U3lzdGVtSW5mb1Jlc3BvbnNlEgoKAm9zGAEgASgJEg4KBmtlcm5lbBgCIAEoCRIMCgRhcmNoGAMgASgJEhAKCGhvc3RuYW1lGAQgASgJEh8KA2NwdRgFIAEoCzISLmVudmR0cy52MS5DcHVJbmZvEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgGIAEoBBIiCgVkaXNrcxgHIAMoCzITLmVudmR0cy52MS5EaXNrSW5mbxIWCg5kYWVtb25fdmVyc2lvbhgIIAEoCRIdChVkYWVtb25fdXB0aW1lX3NlY29uZHMYCSABKAESMAoOY2dyb3VwX3ZlcnNpb24YCiABKA4yGC5lbnZkdHMudjEuQ2dyb3VwVmVyc2lvbhIUCgxub2RlX3ZlcnNpb24YCyABKAkSEgoKb3NfcmVsZWFzZRgMIAEoCSIZChdHZXRSZXNvdXJjZVVzYWdlUmVxdWVzdCJwCg9OZXR3b3JrQ291bnRlcnMSEQoJaW50ZXJmYWNlGAEgASgJEhAKCHJ4X2J5dGVzGAIgASgEEhAKCHR4X2J5dGVzGAMgASgEEhIKCnJ4X3BhY2tldHMYBCABKAQSEgoKdHhfcGFja2V0cxgFIAEoBCKUAQoLRGFlbW9uVXNhZ2USEQoJcnNzX2J5dGVzGAEgASgEEhcKD2hlYXBfdXNlZF9ieXRlcxgCIAEoBBIXCg9jcHVfdXNlcl9taWNyb3MYAyABKAQSGQoRY3B1X3N5c3RlbV9taWNyb3MYBCABKAQSEwoLY3B1X3BlcmNlbnQYBSABKAESEAoIb3Blbl9mZHMYBiABKA0iiQMKDVJlc291cmNlVXNhZ2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLY3B1X3BlcmNlbnQYAiABKAESEQoJY3B1X2NvdW50GAMgASgNEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgEIAEoBBIZChFtZW1vcnlfdXNlZF9ieXRlcxgFIAEoBBIbChNtZW1vcnlfY2FjaGVkX2J5dGVzGAYgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYByABKAQSFwoPZGlza191c2VkX2J5dGVzGAggASgEEisKB25ldHdvcmsYCSADKAsyGi5lbnZkdHMudjEuTmV0d29ya0NvdW50ZXJzEhcKD2xvYWRfYXZlcmFnZV8xbRgKIAEoARIXCg9sb2FkX2F2ZXJhZ2VfNW0YCyABKAESGAoQbG9hZF9hdmVyYWdlXzE1bRgMIAEoARImCgZkYWVtb24YDSABKAsyFi5lbnZkdHMudjEuRGFlbW9uVXNhZ2UiQwoYR2V0UmVzb3VyY2VVc2FnZVJlc3BvbnNlEicKBXVzYWdlGAEgASgLMhguZW52ZHRzLnYxLlJlc291cmNlVXNhZ2UiMAoZV2F0Y2hSZXNvdXJjZVVzYWdlUmVxdWVzdBITCgtpbnRlcnZhbF9tcxgBIAEoDSKkAQoaV2F0Y2hSZXNvdXJjZVVzYWdlUmVzcG9uc2USKgoGc2FtcGxlGAEgASgLMhguZW52ZHRzLnYxLlJlc291cmNlVXNhZ2VIABJECglrZWVwYWxpdmUYAiABKAsyLy5lbnZkdHMudjEuV2F0Y2hSZXNvdXJjZVVzYWdlUmVzcG9uc2UuS2VlcEFsaXZlSAAaCwoJS2VlcEFsaXZlQgcKBWV2ZW50KpEBCg1DZ3JvdXBWZXJzaW9uEh4KGkNHUk9VUF9WRVJTSU9OX1VOU1BFQ0lGSUVEEAASFwoTQ0dST1VQX1ZFUlNJT05fTk9ORRABEhUKEUNHUk9VUF9WRVJTSU9OX1YxEAISFQoRQ0dST1VQX1ZFUlNJT05fVjIQAxIZChVDR1JPVVBfVkVSU0lPTl9IWUJSSUQQBDLsAgoGU3lzdGVtEkwKC0hlYWx0aENoZWNrEh0uZW52ZHRzLnYxLkhlYWx0aENoZWNrUmVxdWVzdBoeLmVudmR0cy52MS5IZWFsdGhDaGVja1Jlc3BvbnNlElIKDUdldFN5c3RlbUluZm8SHy5lbnZkdHMudjEuR2V0U3lzdGVtSW5mb1JlcXVlc3QaIC5lbnZkdHMudjEuR2V0U3lzdGVtSW5mb1Jlc3BvbnNlElsKEEdldFJlc291cmNlVXNhZ2USIi5lbnZkdHMudjEuR2V0UmVzb3VyY2VVc2FnZVJlcXVlc3QaIy5lbnZkdHMudjEuR2V0UmVzb3VyY2VVc2FnZVJlc3BvbnNlEmMKEldhdGNoUmVzb3VyY2VVc2FnZRIkLmVudmR0cy52MS5XYXRjaFJlc291cmNlVXNhZ2VSZXF1ZXN0GiUuZW52ZHRzLnYxLldhdGNoUmVzb3VyY2VVc2FnZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZlbnZkdHMvdjEvc3lzdGVtLnByb3RvEgllbnZkdHMudjEiFAoSSGVhbHRoQ2hlY2tSZXF1ZXN0IocCChNIZWFsdGhDaGVja1Jlc3BvbnNlEjUKBnN0YXR1cxgBIAEoDjIlLmVudmR0cy52MS5IZWFsdGhDaGVja1Jlc3BvbnNlLlN0YXR1cxIPCgd2ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgBEi4KCmNvbXBvbmVudHMYBCADKAsyGi5lbnZkdHMudjEuQ29tcG9uZW50SGVhbHRoImAKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABISCg5TVEFUVVNfU0VSVklORxABEhYKElNUQVRVU19OT1RfU0VSVklORxACEhIKDlNUQVRVU19VTktOT1dOEAMiiAEKD0NvbXBvbmVudEhlYWx0aBIMCgRuYW1lGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLmVudmR0cy52MS5IZWFsdGhDaGVja1Jlc3BvbnNlLlN0YXR1cxIOCgZyZWFzb24YAyABKAkSDQoFdmFsdWUYBCABKAESEQoJdGhyZXNob2xkGAUgASgBIhYKFEdldFN5c3RlbUluZm9SZXF1ZXN0IicKB0NwdUluZm8SDQoFY291bnQYASABKA0SDQoFbW9kZWwYAiABKAkigAEKCERpc2tJbmZvEhMKC21vdW50X3BvaW50GAEgASgJEhIKCmZpbGVzeXN0ZW0YAiABKAkSDgoGZGV2aWNlGAMgASgJEhMKC3RvdGFsX2J5dGVzGAQgASgEEhIKCnVzZWRfYnl0ZXMYBSABKAQSEgoKZnJlZV9ieXRlcxgGIAEoBCLHAgoVR2V0U3lzdGVtSW5mb1Jlc3BvbnNlEgoKAm9zGAEgASgJEg4KBmtlcm5lbBgCIAEoCRIMCgRhcmNoGAMgASgJEhAKCGhvc3RuYW1lGAQgASgJEh8KA2NwdRgFIAEoCzISLmVudmR0cy52MS5DcHVJbmZvEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgGIAEoBBIiCgVkaXNrcxgHIAMoCzITLmVudmR0cy52MS5EaXNrSW5mbxIWCg5kYWVtb25fdmVyc2lvbhgIIAEoCRIdChVkYWVtb25fdXB0aW1lX3NlY29uZHMYCSABKAESMAoOY2dyb3VwX3ZlcnNpb24YCiABKA4yGC5lbnZkdHMudjEuQ2dyb3VwVmVyc2lvbhIUCgxub2RlX3ZlcnNpb24YCyABKAkSEgoKb3NfcmVsZWFzZRgMIAEoCSIZChdHZXRSZXNvdXJjZVVzYWdlUmVxdWVzdCJwCg9OZXR3b3JrQ291bnRlcnMSEQoJaW50ZXJmYWNlGAEgASgJEhAKCHJ4X2J5dGVzGAIgASgEEhAKCHR4X2J5dGVzGAMgASgEEhIKCnJ4X3BhY2tldHMYBCABKAQSEgoKdHhfcGFja2V0cxgFIAEoBCKUAQoLRGFlbW9uVXNhZ2USEQoJcnNzX2J5dGVzGAEgASgEEhcKD2hlYXBfdXNlZF9ieXRlcxgCIAEoBBIXCg9jcHVfdXNlcl9taWNyb3MYAyABKAQSGQoRY3B1X3N5c3RlbV9taWNyb3MYBCABKAQSEwoLY3B1X3BlcmNlbnQYBSABKAESEAoIb3Blbl9mZHMYBiABKA0iiQMKDVJlc291cmNlVXNhZ2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLY3B1X3BlcmNlbnQYAiABKAESEQoJY3B1X2NvdW50GAMgASgNEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgEIAEoBBIZChFtZW1vcnlfdXNlZF9ieXRlcxgFIAEoBBIbChNtZW1vcnlfY2FjaGVkX2J5dGVzGAYgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYByABKAQSFwoPZGlza191c2VkX2J5dGVzGAggASgEEisKB25ldHdvcmsYCSADKAsyGi5lbnZkdHMudjEuTmV0d29ya0NvdW50ZXJzEhcKD2xvYWRfYXZlcmFnZV8xbRgKIAEoARIXCg9sb2FkX2F2ZXJhZ2VfNW0YCyABKAESGAoQbG9hZF9hdmVyYWdlXzE1bRgMIAEoARImCgZkYWVtb24YDSABKAsyFi5lbnZkdHMudjEuRGFlbW9uVXNhZ2UiQwoYR2V0UmVzb3VyY2VVc2FnZVJlc3BvbnNlEicKBXVzYWdlGAEgASgLMhguZW52ZHRzLnYxLlJlc291cmNlVXNhZ2UiMAoZV2F0Y2hSZXNvdXJjZVVzYWdlUmVxdWVzdBITCgtpbnRlcnZhbF9tcxgBIAEoDSKkAQoaV2F0Y2hSZXNvdXJjZVVzYWdlUmVzcG9uc2USKgoGc2FtcGxlGAEgASgLMhguZW52ZHRzLnYxLlJlc291cmNlVXNhZ2VIABJECglrZWVwYWxpdmUYAiABKAsyLy5lbnZkdHMudjEuV2F0Y2hSZXNvdXJjZVVzYWdlUmVzcG9uc2UuS2VlcEFsaXZlSAAaCwoJS2VlcEFsaXZlQgcKBWV2ZW50KpEBCg1DZ3JvdXBWZXJzaW9uEh4KGkNHUk9VUF9WRVJTSU9OX1VOU1BFQ0lGSUVEEAASFwoTQ0dST1VQX1ZFUlNJT05fTk9ORRABEhUKEUNHUk9VUF9WRVJTSU9OX1YxEAISFQoRQ0dST1VQX1ZFUlNJT05fVjIQAxIZChVDR1JPVVBfVkVSU0lPTl9IWUJSSUQQBDLsAgoGU3lzdGVtEkwKC0hlYWx0aENoZWNrEh0uZW52ZHRzLnYxLkhlYWx0aENoZWNrUmVxdWVzdBoeLmVudmR0cy52MS5IZWFsdGhDaGVja1Jlc3BvbnNlElIKDUdldFN5c3RlbUluZm8SHy5lbnZkdHMudjEuR2V0U3lzdGVtSW5mb1JlcXVlc3QaIC5lbnZkdHMudjEuR2V0U3lzdGVtSW5mb1Jlc3BvbnNlElsKEEdldFJlc291cmNlVXNhZ2USIi5lbnZkdHMudjEuR2V0UmVzb3VyY2VVc2FnZVJlcXVlc3QaIy5lbnZkdHMudjEuR2V0UmVzb3VyY2VVc2FnZVJlc3BvbnNlEmMKEldhdGNoUmVzb3VyY2VVc2FnZRIkLmVudmR0cy52MS5XYXRjaFJlc291cmNlVXNhZ2VSZXF1ZXN0GiUuZW52ZHRzLnYxLldhdGNoUmVzb3VyY2VVc2FnZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message envdts.v1.HealthCheckRequest
@@ -34,6 +34,9 @@ export const HealthCheckRequestSchema: GenMessage<HealthCheckRequest> = /*@__PUR
  */
 export type HealthCheckResponse = Message<"envdts.v1.HealthCheckResponse"> & {
   /**
+   * NOT_SERVING while shutting down or when a component the daemon cannot work without is
+   * NOT_SERVING (all but cgroups and cpu_pressure, which only inform: CPU-bound work is normal).
+   *
    * @generated from field: envdts.v1.HealthCheckResponse.Status status = 1;
    */
   status: HealthCheckResponse_Status;
@@ -47,6 +50,14 @@ export type HealthCheckResponse = Message<"envdts.v1.HealthCheckResponse"> & {
    * @generated from field: double uptime_seconds = 3;
    */
   uptimeSeconds: number;
+
+  /**
+   * One entry per component, always in the same order: process_supervision, cgroups, disk,
+   * descriptors, inotify, memory_pressure, cpu_pressure.
+   *
+   * @generated from field: repeated envdts.v1.ComponentHealth components = 4;
+   */
+  components: ComponentHealth[];
 };
 
 /**
@@ -74,6 +85,13 @@ export enum HealthCheckResponse_Status {
    * @generated from enum value: STATUS_NOT_SERVING = 2;
    */
   NOT_SERVING = 2,
+
+  /**
+   * A component that cannot be measured here (no /proc/pressure, for one).
+   *
+   * @generated from enum value: STATUS_UNKNOWN = 3;
+   */
+  UNKNOWN = 3,
 }
 
 /**
@@ -81,6 +99,48 @@ export enum HealthCheckResponse_Status {
  */
 export const HealthCheckResponse_StatusSchema: GenEnum<HealthCheckResponse_Status> = /*@__PURE__*/
   enumDesc(file_envdts_v1_system, 1, 0);
+
+/**
+ * @generated from message envdts.v1.ComponentHealth
+ */
+export type ComponentHealth = Message<"envdts.v1.ComponentHealth"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: envdts.v1.HealthCheckResponse.Status status = 2;
+   */
+  status: HealthCheckResponse_Status;
+
+  /**
+   * Why, in words, with the figures that decided it.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The figure the status was decided on, and the bound it was held to (0 when none applies):
+   * used share 0..1 for disk, descriptors and inotify; stall percent (avg10) for pressure.
+   *
+   * @generated from field: double value = 4;
+   */
+  value: number;
+
+  /**
+   * @generated from field: double threshold = 5;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message envdts.v1.ComponentHealth.
+ * Use `create(ComponentHealthSchema)` to create a new message.
+ */
+export const ComponentHealthSchema: GenMessage<ComponentHealth> = /*@__PURE__*/
+  messageDesc(file_envdts_v1_system, 2);
 
 /**
  * @generated from message envdts.v1.GetSystemInfoRequest
@@ -93,7 +153,7 @@ export type GetSystemInfoRequest = Message<"envdts.v1.GetSystemInfoRequest"> & {
  * Use `create(GetSystemInfoRequestSchema)` to create a new message.
  */
 export const GetSystemInfoRequestSchema: GenMessage<GetSystemInfoRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 2);
+  messageDesc(file_envdts_v1_system, 3);
 
 /**
  * @generated from message envdts.v1.CpuInfo
@@ -115,7 +175,7 @@ export type CpuInfo = Message<"envdts.v1.CpuInfo"> & {
  * Use `create(CpuInfoSchema)` to create a new message.
  */
 export const CpuInfoSchema: GenMessage<CpuInfo> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 3);
+  messageDesc(file_envdts_v1_system, 4);
 
 /**
  * @generated from message envdts.v1.DiskInfo
@@ -157,7 +217,7 @@ export type DiskInfo = Message<"envdts.v1.DiskInfo"> & {
  * Use `create(DiskInfoSchema)` to create a new message.
  */
 export const DiskInfoSchema: GenMessage<DiskInfo> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 4);
+  messageDesc(file_envdts_v1_system, 5);
 
 /**
  * @generated from message envdts.v1.GetSystemInfoResponse
@@ -229,7 +289,7 @@ export type GetSystemInfoResponse = Message<"envdts.v1.GetSystemInfoResponse"> &
  * Use `create(GetSystemInfoResponseSchema)` to create a new message.
  */
 export const GetSystemInfoResponseSchema: GenMessage<GetSystemInfoResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 5);
+  messageDesc(file_envdts_v1_system, 6);
 
 /**
  * @generated from message envdts.v1.GetResourceUsageRequest
@@ -242,7 +302,7 @@ export type GetResourceUsageRequest = Message<"envdts.v1.GetResourceUsageRequest
  * Use `create(GetResourceUsageRequestSchema)` to create a new message.
  */
 export const GetResourceUsageRequestSchema: GenMessage<GetResourceUsageRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 6);
+  messageDesc(file_envdts_v1_system, 7);
 
 /**
  * @generated from message envdts.v1.NetworkCounters
@@ -279,7 +339,7 @@ export type NetworkCounters = Message<"envdts.v1.NetworkCounters"> & {
  * Use `create(NetworkCountersSchema)` to create a new message.
  */
 export const NetworkCountersSchema: GenMessage<NetworkCounters> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 7);
+  messageDesc(file_envdts_v1_system, 8);
 
 /**
  * @generated from message envdts.v1.DaemonUsage
@@ -325,7 +385,7 @@ export type DaemonUsage = Message<"envdts.v1.DaemonUsage"> & {
  * Use `create(DaemonUsageSchema)` to create a new message.
  */
 export const DaemonUsageSchema: GenMessage<DaemonUsage> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 8);
+  messageDesc(file_envdts_v1_system, 9);
 
 /**
  * @generated from message envdts.v1.ResourceUsage
@@ -404,7 +464,7 @@ export type ResourceUsage = Message<"envdts.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 9);
+  messageDesc(file_envdts_v1_system, 10);
 
 /**
  * @generated from message envdts.v1.GetResourceUsageResponse
@@ -421,7 +481,7 @@ export type GetResourceUsageResponse = Message<"envdts.v1.GetResourceUsageRespon
  * Use `create(GetResourceUsageResponseSchema)` to create a new message.
  */
 export const GetResourceUsageResponseSchema: GenMessage<GetResourceUsageResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 10);
+  messageDesc(file_envdts_v1_system, 11);
 
 /**
  * @generated from message envdts.v1.WatchResourceUsageRequest
@@ -440,7 +500,7 @@ export type WatchResourceUsageRequest = Message<"envdts.v1.WatchResourceUsageReq
  * Use `create(WatchResourceUsageRequestSchema)` to create a new message.
  */
 export const WatchResourceUsageRequestSchema: GenMessage<WatchResourceUsageRequest> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 11);
+  messageDesc(file_envdts_v1_system, 12);
 
 /**
  * @generated from message envdts.v1.WatchResourceUsageResponse
@@ -469,7 +529,7 @@ export type WatchResourceUsageResponse = Message<"envdts.v1.WatchResourceUsageRe
  * Use `create(WatchResourceUsageResponseSchema)` to create a new message.
  */
 export const WatchResourceUsageResponseSchema: GenMessage<WatchResourceUsageResponse> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 12);
+  messageDesc(file_envdts_v1_system, 13);
 
 /**
  * @generated from message envdts.v1.WatchResourceUsageResponse.KeepAlive
@@ -482,7 +542,7 @@ export type WatchResourceUsageResponse_KeepAlive = Message<"envdts.v1.WatchResou
  * Use `create(WatchResourceUsageResponse_KeepAliveSchema)` to create a new message.
  */
 export const WatchResourceUsageResponse_KeepAliveSchema: GenMessage<WatchResourceUsageResponse_KeepAlive> = /*@__PURE__*/
-  messageDesc(file_envdts_v1_system, 12, 0);
+  messageDesc(file_envdts_v1_system, 13, 0);
 
 /**
  * @generated from enum envdts.v1.CgroupVersion
