@@ -353,6 +353,28 @@ describe("3. The kernel decides on the file actually used, while names are swapp
     assert.deepEqual(leaked.slice(0, 3).map((n) => readFileSync(join(out, n), "utf8")), [], `${leaked.length} of ${ok} composed files hold root's secret`);
     assertUntouched(secret, "ROOT NINE", 0o600, "root's file");
   });
+
+  it("an upload into the user's directory while it is exchanged with a symlink to a root-only directory", async () => {
+    const base = freshDir("f3-race-upload", false);
+    const rootOnly = freshDir("f3-race-upload/root-only", false);
+    const u = freshDir("f3-race-upload/u", true);
+    freshDir("f3-race-upload/u/d", true);
+    symlinkSync(rootOnly, join(u, "l"));
+    assert.notEqual(asUser(`touch ${join(rootOnly, "x")}`), 0, "the user's shell writes into the root-only directory");
+    const attacker = await startAttacker(attackerBin, ["exchange", "d", "l"], u);
+    let ok = 0;
+    try {
+      await hammer(RACE_MS, 2, async (i) => {
+        // Straight into d, and into a new directory under d.
+        const r = await upload(d, join(u, i % 2 ? `d/f${i}` : `d/s${i}/f`), "planted");
+        if (r.status === 200) ok++;
+      });
+    } finally {
+      assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
+    }
+    assert.ok(ok > 0, "no upload succeeded at all");
+    assert.deepEqual(readdirSync(rootOnly), [], `files planted in a root-only directory (base ${base})`);
+  });
 });
 
 describe("4. The sticky bit protects other users' files (--enforce-file-permissions)", () => {

@@ -23,6 +23,7 @@
 //     op "chmod":   fchmodat(path, mode=a)                              -> 0
 //     op "chown":   fchownat(path, uid=a, gid=b, flags=c)               -> 0
 //   fsAsSync(same arguments) -> number: "access" only, on the calling thread.
+//   fsAsCall(uid, gid, groups, fn) -> fn(): a synchronous JS call made with the user's credentials.
 //   Errors reject with .code the errno name, .errno, .syscall and .path, like node:fs.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -328,10 +329,56 @@ static napi_value fs_as_sync(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// fsAsCall(uid, gid, groups, fn): calls fn() on this (the main) thread with the user's
+// credentials and returns its result; the daemon's are restored before returning or
+// rethrowing. For synchronous resolvers that create directories on the way (mkdirat as
+// the user: the kernel checks write and search on the directory actually used).
+static napi_value fs_as_call(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!envd_args(env, info, 4, argv, "fsAsCall(uid, gid, groups, fn)")) return NULL;
+  struct job j = {0};
+  uint32_t ngroups = 0;
+  bool is_array = false;
+  napi_valuetype fntype;
+  if (get_u32(env, argv[0], &j.uid) || get_u32(env, argv[1], &j.gid) || napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[2], &ngroups) != napi_ok || ngroups > NGROUPS_MAX || napi_typeof(env, argv[3], &fntype) != napi_ok ||
+      fntype != napi_function) {
+    napi_throw_type_error(env, NULL, "fsAsCall(uid, gid, groups, fn)");
+    return NULL;
+  }
+  gid_t *groups = malloc(sizeof(gid_t) * (ngroups + 1));
+  if (!groups) return envd_throw_errno(env, ENOMEM, "malloc");
+  for (uint32_t i = 0; i < ngroups; i++) {
+    napi_value g;
+    uint32_t gid;
+    if (napi_get_element(env, argv[2], i, &g) != napi_ok || get_u32(env, g, &gid)) {
+      free(groups);
+      napi_throw_type_error(env, NULL, "fsAsCall(uid, gid, groups, fn)");
+      return NULL;
+    }
+    groups[i] = gid;
+  }
+  j.groups = groups;
+  j.ngroups = ngroups;
+  struct saved s;
+  int became = become(&j, &s);
+  napi_value result = NULL;
+  if (became == 0) {
+    napi_value global;
+    napi_get_global(env, &global);
+    napi_call_function(env, global, argv[3], 0, NULL, &result);  // an exception stays pending
+  }
+  restore(&s);
+  free(groups);
+  if (became != 0) return envd_throw_errno(env, became, "setfsuid");
+  return result;
+}
+
 napi_value envd_init_fsuser(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"fsAs", NULL, fs_as, NULL, NULL, NULL, napi_default, NULL},
       {"fsAsSync", NULL, fs_as_sync, NULL, NULL, NULL, napi_default, NULL},
+      {"fsAsCall", NULL, fs_as_call, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

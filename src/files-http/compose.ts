@@ -10,6 +10,7 @@ import { HttpError, sendJson, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, RouteHandler } from "../http/types.js";
 import type { UserAccount } from "../users/passwd.js";
 import { ensureParentDirs } from "../filesystem/ensure-dirs.js";
+import { FileAccess } from "../filesystem/access.js";
 import { fdOps, sameFile, statAt } from "../filesystem/fd-ops.js";
 import { openParent, openPathAsync, type ParentEntry } from "../filesystem/resolve.js";
 import { goErrorText, goQuote, isNoSpace } from "../filesystem/go-text.js";
@@ -273,7 +274,7 @@ export function composeRoute(ctx: DaemonContext): RouteHandler {
         }
         let parent: ParentEntry;
         try {
-          parent = ensureParentDirs(ctx, dest, user.uid, user.gid);
+          parent = ensureParentDirs(ctx, dest, user.uid, user.gid, new FileAccess(ctx, user));
         } catch (err) {
           if (err instanceof ConnectError) throw pathHttpError(err, "error resolving destination path: ");
           throw new HttpError(500, `error ensuring directories: ${(err as Error).message}`);

@@ -11,6 +11,7 @@ import { copyForeignXattrsFd, readE2bMetadataFd, replaceE2bMetadataFd } from "..
 import { HttpError } from "../http/respond.js";
 import type { Logger } from "../log.js";
 import { ensureParentDirs } from "../filesystem/ensure-dirs.js";
+import type { FileAccess } from "../filesystem/access.js";
 import { errnoCode, goErrorText, isNoSpace } from "../filesystem/go-text.js";
 import { ClientGoneError, FileTooLargeError } from "./request-body.js";
 import { copyBody } from "./copy-body.js";
@@ -48,6 +49,13 @@ export interface WriteOptions {
   log: Logger;
   /** --enforce-file-permissions: a file written in place keeps its owner, as the kernel's write would. */
   keepOwnerInPlace: boolean;
+  /**
+   * --enforce-file-permissions: asked about the directory actually written into (its descriptor)
+   * and the final name in it; returns the refusal text (403), or undefined when allowed.
+   */
+  checkTarget?: (dirfd: number, name: Buffer, exists: boolean) => Promise<string | undefined>;
+  /** --enforce-file-permissions: missing parent directories are created as this user. */
+  access?: FileAccess;
 }
 
 /** Uploads up to this size (by Content-Length) over files up to this size take the synchronous path. */
@@ -185,7 +193,7 @@ function openReplaced(parent: ParentEntry, existing: FileStat): { fd: number; st
 export async function writeUploadedFile(ctx: DaemonContext, path: string, body: Readable, opts: WriteOptions): Promise<Record<string, string>> {
   let parent: ParentEntry;
   try {
-    parent = ensureParentDirs(ctx, path, opts.uid, opts.gid);
+    parent = ensureParentDirs(ctx, path, opts.uid, opts.gid, opts.access);
   } catch (err) {
     if (err instanceof ConnectError) throw pathHttpError(err, "error resolving path: ");
     throw new HttpError(500, `error ensuring directories: ${(err as Error).message}`);
@@ -218,6 +226,8 @@ export async function writeUploadedFile(ctx: DaemonContext, path: string, body: 
     }
     if (existing?.isDirectory()) throw new HttpError(400, `path is a directory: ${path}`);
     if (existing?.isFIFO() || existing?.isSocket()) throw notRegular(path);
+    const refused = await opts.checkTarget?.(parent.dir, parent.name, existing !== undefined);
+    if (refused) throw new HttpError(403, refused);
     if ((existing && !existing.isFile()) || (await onPseudoFs(parent, existing))) return await writeInPlace(parent, path, body, opts);
     return await replaceAtomically(parent, path, existing, body, opts);
   } finally {

@@ -5,7 +5,7 @@ import { posix } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { goErrorText } from "../filesystem/go-text.js";
 import { HttpError } from "../http/respond.js";
-import { FileAccess, R_OK, W_OK } from "../filesystem/access.js";
+import { FileAccess, R_OK, W_OK, X_OK } from "../filesystem/access.js";
 import type { UserAccount } from "../users/passwd.js";
 import { isPseudoFs } from "./pseudo-fs.js";
 
@@ -55,6 +55,24 @@ export async function descriptorProblem(user: UserAccount, fd: number, path: str
     return undefined;
   } catch (err) {
     if (err instanceof ConnectError && err.code === Code.PermissionDenied) return `permission denied: user '${user.name}' cannot ${access} '${path}'`;
+    throw err;
+  }
+}
+
+/**
+ * Whether `user` may write `name` in the directory descriptor `dirfd` holds, asked of
+ * the kernel as the user through /proc/self/fd: write permission on the existing file,
+ * or write and search on that very directory for a new one. Returns the refusal text,
+ * or undefined when allowed.
+ */
+export async function targetProblem(user: UserAccount, dirfd: number, name: Buffer, exists: boolean, path: string): Promise<string | undefined> {
+  const dir = Buffer.from(`/proc/self/fd/${dirfd}`);
+  try {
+    if (exists) await FileAccess.enforcedFor(user).require(Buffer.concat([dir, Buffer.from("/"), name]), W_OK, false);
+    else await FileAccess.enforcedFor(user).require(dir, W_OK | X_OK);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConnectError) return `permission denied: user '${user.name}' cannot ${exists ? "write" : "create"} '${path}'`;
     throw err;
   }
 }

@@ -5,7 +5,8 @@ import { HttpError } from "../http/respond.js";
 import type { UserAccount } from "../users/passwd.js";
 import { writeUploadedFile } from "./file-writer.js";
 import { sortedMetadata } from "./metadata-headers.js";
-import { permissionProblem } from "./permissions.js";
+import { permissionProblem, targetProblem } from "./permissions.js";
+import { FileAccess } from "../filesystem/access.js";
 
 /** One element of POST /files' answer, keys in envd's (Go struct) order. */
 export interface UploadedEntry {
@@ -41,6 +42,9 @@ export async function uploadOne(up: UploadRequest, path: string, body: Readable)
     contentLength: up.contentLength,
     log: ctx.log,
     keepOwnerInPlace: ctx.config.enforceFilePermissions && user.uid !== 0,
+    // The kernel, as the user, decides on the directory actually written into, whatever the path names by now.
+    access: ctx.config.enforceFilePermissions && user.uid !== 0 ? FileAccess.enforcedFor(user) : undefined,
+    checkTarget: ctx.config.enforceFilePermissions && user.uid !== 0 ? (dirfd, name, exists) => targetProblem(user, dirfd, name, exists, path) : undefined,
   });
   const entry: UploadedEntry = { name: posix.basename(path), path, type: "file" };
   return Object.keys(persisted).length > 0 ? { metadata: sortedMetadata(persisted), ...entry } : entry;

@@ -135,6 +135,16 @@ export class FileAccess {
     if (!this.canEnter(abs)) throw this.denied("list", abs);
   }
 
+  /**
+   * Calls `fn` (synchronous) with the user's credentials on this thread when enforced, so
+   * every syscall it makes (a resolver creating directories on the way) is the user's.
+   */
+  runSync<T>(fn: () => T): T {
+    if (!this.enforced) return fn();
+    const u = this.user;
+    return (native().fsAsCall as (uid: number, gid: number, groups: number[], fn: () => T) => T)(u.uid, u.gid, u.groups, fn);
+  }
+
   /** Runs `op` as the user when enforced; refusals become permission_denied naming `verb`. */
   private async run(verb: string, path: string | Buffer, op: string, path2: string | Buffer | null, a = 0, b = 0, c = 0): Promise<number> {
     try {

@@ -5,6 +5,7 @@ import type { DaemonContext } from "../daemon-context.js";
 import { errnoCode, goErrorText } from "./go-text.js";
 import { withPath } from "./fd-ops.js";
 import { openParent, type ParentEntry } from "./resolve.js";
+import type { FileAccess } from "./access.js";
 
 /** Every prefix of an absolute directory path, "/" first. */
 function subpaths(path: string): string[] {
@@ -48,9 +49,11 @@ function ensureDirsError(err: unknown, dir: string): Error {
  * are. Returns the parent's descriptor and the final name (not followed), which the caller closes.
  * Errors carry envd's messages; a jail escape is the resolver's permission_denied ConnectError.
  */
-export function ensureParentDirs(ctx: DaemonContext, path: string, uid: number, gid: number): ParentEntry {
+export function ensureParentDirs(ctx: DaemonContext, path: string, uid: number, gid: number, access?: FileAccess): ParentEntry {
   try {
-    return openParent(ctx, path, { follow: false, create: { uid, gid } });
+    // With permission enforcement the resolver runs as the user: the kernel decides each mkdirat.
+    const open = () => openParent(ctx, path, { follow: false, create: { uid, gid } });
+    return access ? access.runSync(open) : open();
   } catch (err) {
     throw ensureDirsError(err, posix.dirname(path));
   }

@@ -248,7 +248,7 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
     await r.access.requireCreate(destination);
     let dst: ParentEntry;
     try {
-      dst = ensureParentDirs(ctx, destination, r.user.uid, r.user.gid);
+      dst = ensureParentDirs(ctx, destination, r.user.uid, r.user.gid, r.access);
     } catch (err) {
       if (err instanceof ConnectError) throw err;
       throw new ConnectError((err as Error).message, failureCode(err));

@@ -34,7 +34,7 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
   await r.access.requireCreate(path);
   let parent;
   try {
-    parent = ensureParentDirs(ctx, path, r.user.uid, r.user.gid);
+    parent = ensureParentDirs(ctx, path, r.user.uid, r.user.gid, r.access);
   } catch (err) {
     if (err instanceof ConnectError) throw err;
     throw new ConnectError((err as Error).message, failureCode(err));

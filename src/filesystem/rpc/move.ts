@@ -39,7 +39,7 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
   try {
     let dst: ParentEntry;
     try {
-      dst = ensureParentDirs(ctx, destination, r.user.uid, r.user.gid);
+      dst = ensureParentDirs(ctx, destination, r.user.uid, r.user.gid, r.access);
     } catch (err) {
       if (err instanceof ConnectError) throw err;
       throw new ConnectError((err as Error).message, failureCode(err));
