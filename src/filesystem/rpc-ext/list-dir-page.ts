@@ -9,6 +9,7 @@ import { entryInfo } from "../entry-info.js";
 import { listRoot } from "../list-root.js";
 import { SmallestNames } from "../name-heap.js";
 import { fsRequest } from "../request.js";
+import { pinDirectory, type PinnedPath } from "../resolve.js";
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10_000;
@@ -37,12 +38,36 @@ export async function listDirPage(ctx: DaemonContext, req: ListDirPageRequest, h
   const r = fsRequest(ctx, hctx);
   const requested = r.resolve(req.path);
   const resolved = listRoot(r, requested);
+  // In the root jail: read through the directory's own descriptor, resolved once beneath the root.
+  let pin: PinnedPath;
+  try {
+    pin = pinDirectory(ctx, requested);
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`error reading directory ${resolved}: ${(err as Error).message}`, failureCode(err));
+  }
+  try {
+    return await pageOf(ctx, req, hctx, requested, resolved, pin.path, limit, after);
+  } finally {
+    pin.release();
+  }
+}
 
+async function pageOf(
+  ctx: DaemonContext,
+  req: ListDirPageRequest,
+  hctx: HandlerContext,
+  requested: string,
+  resolved: string,
+  dirPath: Buffer,
+  limit: number,
+  after: Buffer | undefined,
+): Promise<MessageInitShape<typeof ListDirPageResponseSchema>> {
   const window = new SmallestNames(req.offset + limit);
   let total = 0;
   let beyondCursor = 0;
   try {
-    const dir = await opendir(resolved, { encoding: "buffer" as BufferEncoding, bufferSize: 1024 });
+    const dir = await opendir(dirPath as unknown as string, { encoding: "buffer" as BufferEncoding, bufferSize: 1024 });
     for await (const dirent of dir) {
       total++;
       const name = dirent.name as unknown as Buffer;
@@ -57,7 +82,7 @@ export async function listDirPage(ctx: DaemonContext, req: ListDirPageRequest, h
   }
 
   const page = window.sorted().slice(req.offset, req.offset + limit);
-  const base = Buffer.from(resolved === "/" ? "/" : resolved + "/");
+  const base = ctx.config.fsRoot ? Buffer.concat([dirPath, Buffer.from("/")]) : Buffer.from(resolved === "/" ? "/" : resolved + "/");
   const prefix = requested === "/" ? "/" : requested + "/";
   const entries: EntryInfo[] = [];
   for (const name of page) {

@@ -13,6 +13,7 @@ export function stat(ctx: DaemonContext, req: StatRequest, hctx: HandlerContext)
   const r = fsRequest(ctx, hctx);
   const path = r.resolve(req.path);
   const answer = () => {
+    if (!ctx.config.fsRoot) return { entry: entryInfo(path, { fsRoot: undefined }) };
     // In the root jail: looked up through the descriptor of its directory, resolved once beneath
     // the root, so a component swapped for a symlink cannot make it describe an outside file.
     let pin: PinnedPath;
