@@ -207,6 +207,29 @@ async function until(check: () => boolean, what: () => string, ms = 30_000): Pro
   }
 }
 
+describe("one daemon per state directory", () => {
+  it("a second daemon on the same --run-dir refuses to start; the first keeps serving its state", async () => {
+    const runDir = makeRunDir();
+    const first = await startOn(runDir);
+    try {
+      assert.equal((await init(first, { accessToken: "first-token" })).status, 204);
+      await assert.rejects(startOn(runDir), /exited early with 1/);
+      assert.equal((await envs(first, "first-token")).status, 200);
+    } finally {
+      await kill9(first);
+    }
+    // Once the first is gone, the directory is free again (and its token still applies).
+    const next = await startOn(runDir);
+    try {
+      assert.equal((await envs(next)).status, 401);
+      assert.equal((await envs(next, "first-token")).status, 200);
+    } finally {
+      await next.stop();
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("temporary files of interrupted transfers do not outlive the daemon", () => {
   let runDir: string;
   let work: string;

@@ -1,4 +1,5 @@
 import type { DaemonContext } from "../daemon-context.js";
+import { claimStateDir } from "./daemon-record.js";
 import { InitStore } from "./init-store.js";
 import { StateDir, UntrustedStateError } from "./state-dir.js";
 import { compactTempJournal, openTempJournal, tempDirsOfThisRun } from "./temp-dirs.js";
@@ -8,13 +9,15 @@ export { UntrustedStateError };
 
 /**
  * Opens <run-dir>/envd-state and restores what POST /init set before the daemon serves.
- * Throws UntrustedStateError when the state may hold an access token that cannot be read:
- * the daemon then refuses to start rather than serve without the token.
+ * Throws UntrustedStateError when the state may hold an access token that cannot be read (the
+ * daemon then refuses to start rather than serve without the token), or when another live
+ * daemon uses the same state directory.
  */
 export function restorePersistentState(ctx: DaemonContext): PersistentState | undefined {
   const opened = StateDir.open(ctx.config.runDir);
   if (opened.warning) ctx.log.warn(opened.warning);
   if (!opened.dir) return undefined;
+  claimStateDir(opened.dir);
   const store = new InitStore(opened.dir, ctx.config, ctx.log);
   store.restore(ctx.state);
   ctx.state.initStore = store;
