@@ -11,6 +11,8 @@
  *   --mask PATH       (repeatable; implies the namespace)
  *   --readonly PATH   (repeatable; implies the namespace)
  *   --mount-ns        a private mount namespace even with no path
+ * With --confine (launcher-confine.c) every cgroup mount is made read-only
+ * here too, before the paths.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,6 +53,34 @@ void opt_readonly(const char *a) {
   L.mount_ns = 1;
 }
 
+/* Flags a read-only remount must repeat, or the kernel would clear them (or refuse, for locked ones). */
+static unsigned long kept_flags(const char *path) {
+  struct statvfs sv;
+  unsigned long keep = 0;
+  if (statvfs(path, &sv) == 0) {
+    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+  }
+  return keep;
+}
+
+void remount_readonly(const char *path, const char *stage) {
+#ifdef SYS_mount_setattr
+  struct mount_attr_v0 attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof attr) == 0) return;
+  if (errno == ENOENT || errno == ENOTDIR) return;
+  if (errno != ENOSYS) fail(stage, path, errno, EXIT_SETUP);
+#endif
+  if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path), NULL) == 0) return;
+  /* Hidden under a mask: nothing can reach it by path. */
+  if (errno == ENOENT || errno == ENOTDIR) return;
+  fail(stage, path, errno, EXIT_SETUP);
+}
+
 static void make_readonly(const char *path) {
   struct stat st;
   if (stat(path, &st) != 0) {
@@ -63,18 +93,8 @@ static void make_readonly(const char *path) {
   if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
   if (errno != ENOSYS) fail("readonly", path, errno, EXIT_SETUP);
 #endif
-  /* Older kernels: only the top mount; keep the flags a remount may not clear. */
-  struct statvfs sv;
-  unsigned long keep = 0;
-  if (statvfs(path, &sv) == 0) {
-    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOATIME) keep |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME) keep |= MS_RELATIME;
-  }
-  if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) != 0) fail("readonly", path, errno, EXIT_SETUP);
+  /* Older kernels: only the top mount. */
+  if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path), NULL) != 0) fail("readonly", path, errno, EXIT_SETUP);
 }
 
 static void mask(const char *path) {
@@ -96,6 +116,7 @@ void setup_mount_namespace(void) {
   /* Slave: the daemon's later mounts still appear here, ours never leak out. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) fail("mountns", "/", errno, EXIT_SETUP);
   /* Read-only first, so masking inside a read-only tree still works (masks mount over it). */
+  readonly_cgroupfs();
   for (size_t i = 0; i < L.n_readonly; i++) make_readonly(L.readonly[i]);
   for (size_t i = 0; i < L.n_masked; i++) mask(L.masked[i]);
 }

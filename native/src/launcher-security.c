@@ -15,6 +15,9 @@
  *                              (ENOSYS, so libc falls back to clone), closing the way
  *                              around a denied unshare
  *
+ * Confinement (launcher-confine.c) and rlimits take further capabilities away,
+ * whatever --caps-keep says.
+ *
  * The filter checks the architecture first: a syscall made through another ABI
  * (i386 or x32 on x86_64, arm32 on aarch64) kills the process, because the
  * numbers in the filter would not mean the same there.
@@ -116,7 +119,15 @@ static int set_caps(uint64_t eff, uint64_t perm, uint64_t inh) {
 static uint64_t final_caps;
 
 void prepare_capabilities(void) {
-  if (!L.has_caps) return;
+  uint64_t forced = confine_drop_mask();
+  if (!L.has_caps && !forced) return;
+  if (!L.has_caps) {
+    L.has_caps = 1;
+    L.cap_keep = ~0ULL;
+    L.cap_add = 0;
+  }
+  if (L.cap_add & forced) fail("caps", "a capability to add would let the command lift its limits or isolation", EPERM, EXIT_SETUP);
+  L.cap_keep &= ~forced;
   struct __user_cap_data_struct cur[2];
   if (get_caps(cur) != 0) fail("caps", "capget", errno, EXIT_SETUP);
   uint64_t held = ((uint64_t)cur[1].permitted << 32) | cur[0].permitted;

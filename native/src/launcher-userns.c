@@ -125,6 +125,7 @@ void enter_user_namespace(void) {
     err = write_maps(getpid(), uid, gid);
   }
   if (err) fail("userns_map", NULL, err, EXIT_SETUP);
+  L.user_ns_outside_uid = uid;
   /* The mapped ids, which are the run-as user's outside. */
   if (setresgid(0, 0, 0) != 0) fail("setgid", NULL, errno, EXIT_SETUP);
   if (setresuid(0, 0, 0) != 0) fail("setuid", NULL, errno, EXIT_SETUP);

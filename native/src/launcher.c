@@ -30,6 +30,7 @@
  *   launcher-userns.c    --user-ns
  *   launcher-security.c  --caps-keep HEX, --caps-add HEX, --no-new-privs,
  *                        --seccomp-deny NRS, --seccomp-allow NRS, --seccomp-deny-ns
+ *   launcher-confine.c   --confine, --subreaper
  *
  * PTY mode: when a session leader exits, the kernel hangs up its terminal and
  * discards output the daemon has not read yet. So in PTY mode the launcher
@@ -41,8 +42,10 @@
  * (exec, or a hardening step of the command's process), then "exit:<wait status>". All signals but SIGKILL are blocked in the keeper.
  *
  * Order: all fds >= 3 close-on-exec, signal mask and dispositions reset, setsid,
- * cgroups (first: nothing after this runs outside the limits), oom/nice/ionice,
- * rlimits, mount namespace (masked and read-only paths), bounding set (needs
+ * cgroups (first: nothing after this runs outside the limits), cgroup namespace
+ * (--confine), oom/nice/ionice, rlimits, mount namespace (read-only cgroupfs with
+ * --confine, then masked and read-only paths), bounding set (with what
+ * confinement and rlimits take away; needs
  * CAP_SETPCAP, so before the identity change), stdio pipes and terminal handed to
  * --uid (so `echo x > /dev/stdout` works for the user), groups, gid, uid, chdir,
  * environment (with --user-ns: groups, then the user namespace instead of gid
@@ -52,7 +55,7 @@
  * (last: the filter only has to allow execve after it), execvp (PATH lookup
  * uses the child's PATH).
  *
- * Failure stages (the "<stage>" of a record): usage, setsid, cgroup, rlimit, mountns,
+ * Failure stages (the "<stage>" of a record): usage, setsid, cgroup, cgroupns, cgroupfs, subreaper, rlimit, mountns,
  * mask, readonly, caps, setgroups, userns, userns_map, setgid, setuid, chdir, env,
  * no_new_privs, seccomp, pipe, fork, exec. The daemon maps the limit and isolation stages to
  * failed_precondition.
@@ -73,6 +76,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -186,6 +190,8 @@ static const struct option_row OPTIONS[] = {
   {"--seccomp-deny", 1, opt_seccomp_deny},
   {"--seccomp-allow", 1, opt_seccomp_allow},
   {"--seccomp-deny-ns", 0, opt_seccomp_deny_ns},
+  {"--confine", 0, opt_confine},
+  {"--subreaper", 0, opt_subreaper},
 };
 
 static void parse(int argc, char **argv) {
@@ -381,10 +387,13 @@ static void run_pty_keeper(void) {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
+  /* Set before the fork, so no orphan of the command can miss the keeper. */
+  if (L.subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) fail("subreaper", NULL, errno, EXIT_SETUP);
   pid_t child = fork();
   if (child < 0) fail("fork", NULL, errno, EXIT_SETUP);
   if (child == 0) {
     close(ep[0]);
+    if (L.subreaper) prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
     setpgid(0, 0);
     /* Still blocked: SIGTTOU would stop a background group calling tcsetpgrp. */
     tcsetpgrp(0, getpid());
@@ -406,11 +415,20 @@ static void run_pty_keeper(void) {
     report(cf.stage, cf.err);
   } else record("running", -1);
   int wstatus = 0;
-  while (waitpid(child, &wstatus, 0) < 0)
-    if (errno != EINTR) {
+  /* As a subreaper the keeper also reaps the orphans that came to it. */
+  for (;;) {
+    int st;
+    pid_t w = waitpid(L.subreaper ? -1 : child, &st, 0);
+    if (w < 0) {
+      if (errno == EINTR) continue;
       wstatus = EXIT_SETUP << 8;
       break;
     }
+    if (w == child) {
+      wstatus = st;
+      break;
+    }
+  }
   record("exit", wstatus);
   char buf[16];
   do n = read(L.pty_hold_fd, buf, sizeof buf);
@@ -427,6 +445,7 @@ int main(int argc, char **argv) {
 
   if (L.setsid && setsid() < 0) fail("setsid", NULL, errno, EXIT_SETUP);
   join_cgroups();
+  enter_cgroup_namespace();
   if (L.has_oom) write_oom_score(L.oom);
   if (L.has_nice) setpriority(PRIO_PROCESS, 0, L.nice);
   if (L.has_ionice) set_ionice(L.io_class, L.io_level);
@@ -448,6 +467,8 @@ int main(int argc, char **argv) {
   apply_env();
 
   if (L.pty_hold_fd >= 0) run_pty_keeper();
+  /* Pipe mode: the command itself waits for its orphans (the flag survives exec). */
+  if (L.subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) fail("subreaper", NULL, errno, EXIT_SETUP);
   harden();
   int err = exec_command();
   fail("exec", L.argv[0], err, exec_exit_code(err));

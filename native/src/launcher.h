@@ -2,7 +2,8 @@
  * Shared state of envd-launcher (launcher.c) and its step files:
  * launcher-limits.c (cgroups, rlimits), launcher-mounts.c (mount namespace,
  * masked and read-only paths), launcher-userns.c (user namespace),
- * launcher-security.c (capabilities, no_new_privs, seccomp).
+ * launcher-security.c (capabilities, no_new_privs, seccomp), launcher-confine.c
+ * (what keeps root from lifting limits and isolation; orphans kept in the tree).
  */
 #ifndef ENVD_LAUNCHER_H
 #define ENVD_LAUNCHER_H
@@ -57,6 +58,8 @@ struct launch {
   int mount_ns;
   /* A user namespace in which the run-as uid and gid are 0 (launcher-userns.c). */
   int user_ns;
+  /* The uid that is 0 inside it, once entered. */
+  uid_t user_ns_outside_uid;
   size_t n_masked, n_readonly;
   const char *masked[MAX_PATHS];
   const char *readonly[MAX_PATHS];
@@ -68,6 +71,11 @@ struct launch {
   int seccomp_deny_ns;
   size_t n_syscalls;
   uint32_t syscalls[MAX_SYSCALLS];
+
+  /* Confinement (launcher-confine.c): the command cannot lift its limits or isolation. */
+  int confine;
+  /* Orphans of the command's tree come back to it (or to the PTY keeper). */
+  int subreaper;
 };
 
 extern struct launch L;
@@ -89,6 +97,19 @@ void apply_rlimits(void);
 void opt_mask(const char *a);
 void opt_readonly(const char *a);
 void setup_mount_namespace(void);
+
+/* Makes an existing mount read-only (only it, not what is mounted beneath); skips a path that is gone. */
+void remount_readonly(const char *path, const char *stage);
+
+/* launcher-confine.c */
+void opt_confine(const char *a);
+void opt_subreaper(const char *a);
+/* Capabilities confinement takes from every set (and CAP_SYS_RESOURCE with rlimits). */
+uint64_t confine_drop_mask(void);
+/* After join_cgroups: a cgroup namespace rooted at the run's cgroup. */
+void enter_cgroup_namespace(void);
+/* In the private mount namespace: every cgroup and cgroup2 mount read-only. */
+void readonly_cgroupfs(void);
 
 /* launcher-userns.c */
 void opt_user_ns(const char *a);

@@ -13,6 +13,16 @@ export const ALL_CAPS = (1n << BigInt(CAPABILITY_NAMES.length)) - 1n;
 /** Bit of CAP_SYS_ADMIN (installing a seccomp filter without no_new_privs needs it). */
 export const CAP_SYS_ADMIN = 1n << 21n;
 
+/** CAP_SYS_RESOURCE: raises hard rlimits; taken from every process with rlimits. */
+export const CAP_SYS_RESOURCE = 1n << 24n;
+
+/**
+ * What a confined process (limits in a cgroup, masked or read-only paths) loses, so that not even
+ * root in it can lift them (native/src/launcher-confine.c says why each): dac_read_search,
+ * sys_module, sys_rawio, sys_ptrace, sys_admin, setfcap.
+ */
+export const CONFINE_DROP_CAPS = (1n << 2n) | (1n << 16n) | (1n << 17n) | (1n << 19n) | CAP_SYS_ADMIN | (1n << 31n);
+
 /**
  * Parses capability names ("CAP_NET_RAW", "net_raw", "ALL") into a bit mask;
  * returns the unknown names so callers can word their own error.

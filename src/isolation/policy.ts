@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ConfigError, type PolicyConfig } from "../config.js";
 import type { CgroupManager } from "../limits/cgroup.js";
 import { LIMIT_FIELD, type ResourceLimits } from "../limits/limits.js";
-import { ALL_CAPS, CAP_SYS_ADMIN, parseCapabilities } from "./capabilities.js";
+import { ALL_CAPS, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CONFINE_DROP_CAPS, capabilityNames, parseCapabilities } from "./capabilities.js";
 import type { ExecutionOptions, RequestedExecution, ResolvedSecurity, RlimitSetting } from "./execution.js";
 import { ALLOW_LIST_ESSENTIALS, DEFAULT_SECCOMP_DENY, readProfileFile } from "./seccomp-profile.js";
 import { isKnownSyscall, resolveSyscalls, syscallTable } from "./syscalls.js";
@@ -97,8 +97,30 @@ export class ExecutionPolicy {
     const limits = this.mergeLimits(req?.limits ?? {});
     const { cgroupLimits, rlimits, enforcement } = this.enforce(limits);
     const security = this.mergeSecurity(req?.security ?? {}, uid);
+    this.confine(security, cgroupLimits !== undefined, rlimits.length > 0, uid);
     if (security.userNamespace) enforcement.push(`user_namespace: uid ${uid} outside is 0 inside`);
     return { limits, cgroupLimits, rlimits, enforcement, security };
+  }
+
+  /**
+   * Limits held in a cgroup and masked or read-only paths bind root too: the launcher takes the
+   * capabilities that could lift them (CONFINE_DROP_CAPS; CAP_SYS_RESOURCE with rlimits). Adding
+   * one back is refused; a seccomp filter then needs no_new_privs, as without CAP_SYS_ADMIN.
+   */
+  private confine(security: ResolvedSecurity, cgroupLimits: boolean, rlimits: boolean, uid: number): void {
+    // Root of a user namespace that is not root outside: the kernel confines it (launcher-confine.c).
+    if (security.userNamespace && uid !== 0) return;
+    const confined = cgroupLimits || security.maskedPaths.length > 0 || security.readonlyPaths.length > 0;
+    const taken = (confined ? CONFINE_DROP_CAPS : 0n) | (rlimits ? CAP_SYS_RESOURCE : 0n);
+    const clash = (security.caps?.add ?? 0n) & taken;
+    if (clash) {
+      const why = confined ? "limits or masked/read-only paths" : "rlimits";
+      throw invalid(`${capabilityNames(clash).join(", ")} cannot be added to a process with ${why}: it could lift them`);
+    }
+    if (taken & CAP_SYS_ADMIN && security.seccomp && !security.noNewPrivs) {
+      security.noNewPrivs = true;
+      security.noNewPrivsImplied = true;
+    }
   }
 
   private mergeLimits(req: ResourceLimits): ResourceLimits {

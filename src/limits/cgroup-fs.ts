@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { LimitError } from "./limits.js";
 
 /** A cgroup file's text, or undefined when it is missing or unreadable. */
@@ -64,6 +64,43 @@ export async function removeDirs(dirs: string[], procsFiles: string[], attempts 
         return (err as NodeJS.ErrnoException).code !== "ENOENT";
       }
     });
+  }
+}
+
+/** The shared cgroup, next to the runs' ones, where what a plain run left running lives on. */
+export const LEFTOVER = "leftover";
+
+/**
+ * Moves every process of each run directory into <its parent>/leftover and removes the
+ * directory; retries while processes fork during the move or the kernel still lists exiting ones.
+ */
+export async function releaseDirs(dirs: string[], attempts = 50): Promise<void> {
+  for (const dir of dirs) {
+    const target = join(dirname(dir), LEFTOVER, "cgroup.procs");
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, Math.min(10 * i, 100)));
+      const pids = readPids(join(dir, "cgroup.procs"));
+      if (pids.length) {
+        try {
+          mkdirSync(dirname(target), { recursive: true });
+        } catch {
+          /* the moves below fail and are retried */
+        }
+        for (const pid of pids) {
+          try {
+            writeFileSync(target, String(pid));
+          } catch {
+            /* exited meanwhile */
+          }
+        }
+      }
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
+      }
+    }
   }
 }
 

@@ -32,4 +32,8 @@ export class NoCgroupManager implements CgroupManager {
   create(): ProcessCgroup {
     throw new LimitError(`cgroups are not in use (${this.reason})`);
   }
+
+  track(): ProcessCgroup {
+    throw new LimitError(`cgroups are not in use (${this.reason})`);
+  }
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupManager, ProcessCgroup } from "./cgroup.js";
-import { daemonDir, killPids, readNumber, readPids, readText, removeDirs, writeControl } from "./cgroup-fs.js";
+import { daemonDir, killPids, LEFTOVER, readNumber, readPids, readText, releaseDirs, removeDirs, writeControl } from "./cgroup-fs.js";
 import { LimitError, type CgroupLimit, type ResourceLimits } from "./limits.js";
 import { emptyUsage, parseKeyed, type ResourceUsage } from "./usage.js";
 
@@ -50,7 +50,9 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   async close(): Promise<void> {
-    await removeDirs([...new Set(this.bases.values())], [], 10);
+    const bases = [...new Set(this.bases.values())];
+    // What plain runs left running keeps its directory (and so the daemon's) in place.
+    await removeDirs([...bases.map((b) => join(b, LEFTOVER)), ...bases], [], 10);
   }
 
   describe(): string {
@@ -60,6 +62,20 @@ export class CgroupV1Manager implements CgroupManager {
   unsupported(limit: CgroupLimit): string | undefined {
     const need: V1Controller = limit === "memoryMaxBytes" ? "memory" : limit === "pidsMax" ? "pids" : limit === "cpuCores" ? "cpu" : "cpuacct";
     return this.bases.has(need) ? undefined : `no cgroup v1 hierarchy with the ${need} controller is mounted`;
+  }
+
+  track(name: string): ProcessCgroup {
+    // One hierarchy is enough to find every process; pids is the cheapest to create.
+    const c = (["pids", "cpuacct", "memory", "blkio", "cpu"] as const).find((h) => this.bases.has(h));
+    if (!c) throw new LimitError("no cgroup v1 hierarchy to track processes in");
+    const dir = join(this.bases.get(c)!, name);
+    try {
+      if (existsSync(dir)) rmdirSync(dir);
+      mkdirSync(dir);
+    } catch (err) {
+      throw new LimitError(`cannot create cgroup ${dir}: ${(err as Error).message}`);
+    }
+    return new CgroupV1(new Map([[c, dir]]), [dir]);
   }
 
   create(name: string, limits: ResourceLimits): ProcessCgroup {
@@ -183,5 +199,9 @@ class CgroupV1 implements ProcessCgroup {
     this.killAll();
     // Deepest hierarchy order does not matter; each directory is independent.
     await removeDirs(this.paths, this.procsFiles);
+  }
+
+  release(): Promise<void> {
+    return releaseDirs(this.paths);
   }
 }

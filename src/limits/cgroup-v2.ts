@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupManager, ProcessCgroup } from "./cgroup.js";
-import { daemonDir, killPids, readNumber, readPids, readText, removeDirs, writeControl } from "./cgroup-fs.js";
+import { daemonDir, killPids, LEFTOVER, readNumber, readPids, readText, releaseDirs, removeDirs, writeControl } from "./cgroup-fs.js";
 import { LimitError, type CgroupLimit, type ResourceLimits } from "./limits.js";
 import { emptyUsage, parseKeyed, type ResourceUsage } from "./usage.js";
 
@@ -94,7 +94,12 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   async close(): Promise<void> {
-    await removeDirs([this.base], [], 10);
+    // What plain runs left running keeps its directory (and so the daemon's) in place.
+    await removeDirs([join(this.base, LEFTOVER), this.base], [], 10);
+  }
+
+  track(name: string): ProcessCgroup {
+    return this.create(name, {});
   }
 
   create(name: string, limits: ResourceLimits): ProcessCgroup {
@@ -179,6 +184,10 @@ class CgroupV2 implements ProcessCgroup {
   async remove(): Promise<void> {
     this.killAll();
     await removeDirs(this.paths, this.procsFiles);
+  }
+
+  release(): Promise<void> {
+    return releaseDirs(this.paths);
   }
 }
 

@@ -18,6 +18,11 @@ export interface ProcessCgroup {
   killAll(): void;
   /** Kills what is left and removes the directories; retries while the kernel still lists exiting tasks. */
   remove(): Promise<void>;
+  /**
+   * Lets what is left live on (a plain command's background processes, as with E2B's envd): moves
+   * it to the daemon's shared "leftover" cgroup and removes the directories.
+   */
+  release(): Promise<void>;
 }
 
 /** Creates and tracks per-process cgroups (v2, v1 or none), chosen once at start. */
@@ -33,6 +38,11 @@ export interface CgroupManager {
   startupWarnings(): string[];
   /** The workload tree's own settings (memory ceiling, weights) as written; empty where there is none. */
   workloadFence(): Record<string, string>;
+  /**
+   * A cgroup that only tracks a run without limits (one hierarchy on v1), so that kill and
+   * timeout reach every descendant, orphans and new sessions included; throws LimitError.
+   */
+  track(name: string): ProcessCgroup;
   /** Removes the daemon's own directory at shutdown (best effort, once the runs' cgroups are gone). */
   close(): Promise<void>;
 }

@@ -5,11 +5,18 @@ import type { LaunchOptions } from "./launcher.js";
 
 const { errno } = constants;
 
-/** The launcher options that put a run into its cgroup and apply its rlimits and isolation. */
+/**
+ * The launcher options that put a run into its cgroup (limiting, or only tracking the tree) and
+ * apply its rlimits and isolation. A run with limits held in a cgroup, or with masked or
+ * read-only paths, is confined: not even root in it can lift them. Without any cgroup the
+ * command becomes a subreaper, so its orphans stay in the tree that kill and timeout walk.
+ */
 export function isolationLaunchOptions(exec: ExecutionOptions, cgroup: ProcessCgroup | undefined): LaunchOptions {
   const s = exec.security;
   const o: LaunchOptions = {};
   if (cgroup) o.cgroupProcs = cgroup.procsFiles;
+  else o.subreaper = true;
+  if ((exec.cgroupLimits && cgroup) || s.maskedPaths.length || s.readonlyPaths.length) o.confine = true;
   if (exec.rlimits.length) o.rlimits = exec.rlimits.map((r) => `${r.name}=${r.soft}:${r.hard}`);
   if (s.maskedPaths.length) o.maskedPaths = s.maskedPaths;
   if (s.readonlyPaths.length) o.readonlyPaths = s.readonlyPaths;
@@ -43,6 +50,9 @@ export function stageText(stage: string, errno: number): string {
 
 const STAGE_TEXT: Record<string, string> = {
   cgroup: "joining the process's cgroup",
+  cgroupns: "creating a cgroup namespace",
+  cgroupfs: "making the cgroup filesystems read-only",
+  subreaper: "becoming a child subreaper",
   rlimit: "setting rlimits (raising a hard limit needs CAP_SYS_RESOURCE)",
   mountns: "creating a private mount namespace",
   userns: "creating a user namespace",

@@ -42,6 +42,10 @@ export interface LaunchOptions {
   seccompAllow?: number[];
   /** Also deny namespace creation through clone/clone3. */
   seccompDenyNs?: boolean;
+  /** The command cannot lift its limits or isolation, even as root (launcher-confine.c). */
+  confine?: boolean;
+  /** Orphans of the command's tree stay in it (no cgroup tracks the tree). */
+  subreaper?: boolean;
 }
 
 type FlagRow = { [K in keyof LaunchOptions]-?: { key: K; flag: string; format: (v: NonNullable<LaunchOptions[K]>) => string[] | null } }[keyof LaunchOptions];
@@ -65,6 +69,8 @@ const LAUNCH_FLAGS: FlagRow[] = [
   { key: "seccompDeny", flag: "--seccomp-deny", format: (v) => (v.length ? [v.join(",")] : null) },
   { key: "seccompAllow", flag: "--seccomp-allow", format: (v) => [v.join(",")] },
   { key: "seccompDenyNs", flag: "--seccomp-deny-ns", format: (v) => (v ? [] : null) },
+  { key: "confine", flag: "--confine", format: (v) => (v ? [] : null) },
+  { key: "subreaper", flag: "--subreaper", format: (v) => (v ? [] : null) },
 ];
 
 /** Flags given once per value. */
@@ -106,7 +112,7 @@ export function parseLaunchStatus(text: string): LaunchFailure | undefined {
 }
 
 /** Launcher stages that apply limits and isolation: their failures are failed_precondition, not the caller's mistake. */
-export const ISOLATION_STAGES = new Set(["cgroup", "rlimit", "mountns", "mask", "readonly", "userns", "userns_map", "caps", "no_new_privs", "seccomp"]);
+export const ISOLATION_STAGES = new Set(["cgroup", "cgroupns", "cgroupfs", "subreaper", "rlimit", "mountns", "mask", "readonly", "userns", "userns_map", "caps", "no_new_privs", "seccomp"]);
 
 /** Options every child gets from the launcher: E2B's priorities, the user's identity, the cwd, then its limits and isolation. */
 export function commonLaunchOptions(spec: ChildSpec): LaunchOptions {

@@ -27,6 +27,10 @@ function rootOf(run: ActiveRun): TreeRoot {
   return { leader: child.pid, session: child.sessionId, exclude: child.keeperPid, cgroupMembers: cgroup ? () => cgroup.members() : undefined };
 }
 
+function cgLimitsOf(spec: ProcessSpec): boolean {
+  return spec.execution.cgroupLimits !== undefined;
+}
+
 /** Largest data event for pipes and for PTYs (E2B's read sizes). */
 export const PIPE_CHUNK = 32 * 1024;
 export const PTY_CHUNK = 16 * 1024;
@@ -87,6 +91,7 @@ export class ManagedProcess implements SubscriptionOwner {
   private timeoutTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private finishWaiters: (() => void)[] = [];
+  private trackWarned = false;
   /** The cgroup directories of the current or last run (for ProcessInfo). */
   cgroupPaths: string[] = [];
 
@@ -164,6 +169,15 @@ export class ManagedProcess implements SubscriptionOwner {
         return new ConnectError(`${cannotStart}: ${(err as Error).message}`, Code.FailedPrecondition);
       }
       this.cgroupPaths = cgroup.paths;
+    } else if (this.cgroups.version !== "none") {
+      // Not a limit: a way to find the whole tree. Where it cannot be made, the launcher's subreaper does what it can.
+      try {
+        cgroup = this.cgroups.track(`${this.id}-${this.runs.length + 1}`);
+        this.cgroupPaths = cgroup.paths;
+      } catch (err) {
+        if (!this.trackWarned) this.log.warn({ err: (err as Error).message, id: this.id }, "cannot track the process tree in a cgroup; using a subreaper");
+        this.trackWarned = true;
+      }
     }
     const removeCgroup = () => void cgroup?.remove().catch((err: Error) => this.log.warn({ err: err.message, id: this.id }, "cannot remove cgroup"));
     const childSpec: ChildSpec = {
@@ -215,7 +229,8 @@ export class ManagedProcess implements SubscriptionOwner {
       cgroup,
     };
     run.monitor = new RunMonitor({
-      cgroup,
+      // A tracking cgroup measures nothing on v1 (one hierarchy); a plain run's usage stays as it was.
+      cgroup: cgLimits ? cgroup : undefined,
       leaderPid: child.pid,
       cpuTimeMs: spec.execution.limits.cpuTimeMs,
       otherTreePids: () => liveTreeMembers(rootOf(run)).filter((p) => p !== child.pid),
@@ -321,8 +336,10 @@ export class ManagedProcess implements SubscriptionOwner {
       cpuLimit: cpuLimited ? { limitMs: limits.cpuTimeMs!, usedMs: run.cpuUsedMs } : undefined,
     });
     if (usage) exit.usage = usage;
-    // Whatever is left of the tree goes with the cgroup: a limited process owns everything it started.
-    void run.cgroup?.remove().catch((err: Error) => this.log.warn({ err: err.message, id: this.id }, "cannot remove cgroup"));
+    // Whatever is left of the tree goes with the cgroup when the process was limited (it owns
+    // everything it started) or killed; a plain command's background processes live on, as in E2B.
+    const dropCgroup = cgLimitsOf(this.spec) || run.killReason ? run.cgroup?.remove() : run.cgroup?.release();
+    void dropCgroup?.catch((err: Error) => this.log.warn({ err: err.message, id: this.id }, "cannot remove cgroup"));
     run.record.finishedAt = Date.now();
     run.record.exit = exit;
     this.lastExit = exit;
