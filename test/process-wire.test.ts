@@ -222,10 +222,10 @@ describe("process.Process wire format", () => {
     // Whole command lines: other suites on the machine may run `sleep 300`.
     const commands = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").map((l) => l.trim());
     assert.ok(!commands.includes("sleep 30"), "the child in the session was killed");
-    // The one that left the session and was orphaned before the kill is out of reach (no cgroup yet): clean up.
+    // The one that left the session and was orphaned before the kill is found through the run's tracking cgroup.
     const stderr = Buffer.concat(r.frames.filter((f) => ev(f)?.data?.stderr).map((f) => Buffer.from(ev(f).data.stderr, "base64"))).toString();
     const escaped = Number(/esc=(\d+)/.exec(stderr)![1]);
-    if (alive(escaped)) process.kill(escaped, "SIGKILL");
+    await waitFor(() => !alive(escaped), 5000, "the child that left the session to be killed too");
   });
 
   it("a Connect-Timeout-Ms deadline ends the stream with deadline_exceeded and kills the process", async () => {
