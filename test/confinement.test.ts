@@ -20,12 +20,29 @@ type Any = any;
 /** What confinement takes, as documented: dac_read_search, sys_module, sys_rawio, sys_ptrace, sys_admin, setfcap. */
 const CONFINE_DROP_CAPS = [2n, 16n, 17n, 19n, 21n, 31n].reduce((m, b) => m | (1n << b), 0n);
 
-const noV1 = !haveV1Controllers() && "cgroup v1 memory/pids/cpu/cpuacct controllers are not mounted";
+/** A pure cgroup v2 machine (systemd) whose root offers the pids controller; else the v1 hierarchies of a hybrid one. */
+const V2 = (() => {
+  try {
+    return readFileSync("/sys/fs/cgroup/cgroup.controllers", "utf8").split(/\s+/).includes("pids");
+  } catch {
+    return false;
+  }
+})();
+const noCgroups = !V2 && !haveV1Controllers() && "neither cgroup v1 controllers nor a cgroup v2 root with pids";
 
-/** The pids line of /proc/<pid>/cgroup as the host (the test) sees it. */
+/** The run's cgroup of `pid` as the host (the test) sees it: the v1 pids line, or the v2 one. */
 function pidsCgroupOf(pid: number): string {
-  return /^\d+:pids:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1] ?? "";
+  const text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  return (V2 ? /^0::(.*)$/m : /^\d+:pids:(.*)$/m).exec(text)?.[1] ?? "";
 }
+
+/** The pids.max file of a run from ProcessInfo.execution.cgroups. */
+function pidsMaxFile(cgroups: string[]): string {
+  return V2 ? join(cgroups[0]!, "pids.max") : join(cgroups.find((p) => p.includes("/pids/"))!, "pids.max");
+}
+
+/** Where the script tries to move itself: the root cgroup.procs of the pids hierarchy (v1) or of the unified one (v2). */
+const ROOT_PROCS = V2 ? "/sys/fs/cgroup/cgroup.procs" : "/sys/fs/cgroup/pids/cgroup.procs";
 
 /**
  * Every way out a root process has tried, in one script: cgroup.procs of the hierarchy's
@@ -36,10 +53,12 @@ function pidsCgroupOf(pid: number): string {
 function escapeScript(masked: string, ro: string): string {
   return [
     "exec 2>/dev/null",
-    "echo $$ > /sys/fs/cgroup/pids/cgroup.procs",
-    "echo $$ > /proc/$PPID/root/sys/fs/cgroup/pids/cgroup.procs",
+    `echo $$ > ${ROOT_PROCS}`,
+    `echo $$ > /proc/$PPID/root${ROOT_PROCS}`,
     "mkdir -p /tmp/envd-cg-$$",
-    `unshare -U -r -C -m sh -c 'mount -t cgroup -o pids none /tmp/envd-cg-$$ && echo 100000 > /tmp/envd-cg-$$/pids.max'`,
+    V2
+      ? `unshare -U -r -C -m sh -c 'mount -t cgroup2 none /tmp/envd-cg-$$ && echo 100000 > /tmp/envd-cg-$$/pids.max'`
+      : `unshare -U -r -C -m sh -c 'mount -t cgroup -o pids none /tmp/envd-cg-$$ && echo 100000 > /tmp/envd-cg-$$/pids.max'`,
     `umount ${masked}; umount -l ${masked}`,
     `mount -o remount,rw ${ro}; mount -o remount,bind,rw ${ro}`,
     `echo "masked: $(cat ${masked})"`,
@@ -49,7 +68,7 @@ function escapeScript(masked: string, ro: string): string {
   ].join("\n");
 }
 
-describe("root cannot lift its limits or isolation (cgroup v1)", { skip: noV1 }, () => {
+describe(`root cannot lift its limits or isolation (cgroup ${V2 ? "v2" : "v1"})`, { skip: noCgroups }, () => {
   let d: Daemon;
   let g: ReturnType<typeof grpcClients>;
   let dir: string;
@@ -89,8 +108,7 @@ describe("root cannot lift its limits or isolation (cgroup v1)", { skip: noV1 },
       const pid = Number(/tried (\d+)/.exec(out)![1]);
       assert.match(pidsCgroupOf(pid), /\/envd-ts\/\d+\/\d+-1$/, "still in the run's cgroup");
       const info = (await unary(g.ext, "ListProcesses", { filter: "FILTER_RUNNING" })).processes.find((p: Any) => p.pid === h.pid);
-      const pidsDir: string = info.execution.cgroups.find((p: string) => p.includes("/pids/"));
-      assert.equal(readFileSync(join(pidsDir, "pids.max"), "utf8").trim(), "64", "the limit was not lifted");
+      assert.equal(readFileSync(pidsMaxFile(info.execution.cgroups), "utf8").trim(), "64", "the limit was not lifted");
     } finally {
       await h.kill();
     }
@@ -113,13 +131,12 @@ describe("root cannot lift its limits or isolation (cgroup v1)", { skip: noV1 },
     try {
       assert.match(pidsCgroupOf(a.pid), /\/envd-ts\/\d+\/\d+-1$/, "still in the run's cgroup");
       const info = await getProcess(g, a.id);
-      const pidsDir: string = info.execution.cgroups.find((p: string) => p.includes("/pids/"));
-      assert.equal(readFileSync(join(pidsDir, "pids.max"), "utf8").trim(), "30", "the limit was not lifted");
+      assert.equal(readFileSync(pidsMaxFile(info.execution.cgroups), "utf8").trim(), "30", "the limit was not lifted");
       assert.match(a.out(), /^masked: $/m, "the mask is still there");
       assert.equal(existsSync(join(dir, "ro", "escaped")), false, "the read-only path stayed read-only");
       // What root keeps and loses, as documented: the run's cgroup is its root, cgroupfs is read-only.
-      const seen = await runExt(g, { process: { cmd: "bash", args: ["-c", "grep pids /proc/self/cgroup; grep -E '^CapBnd' /proc/self/status; touch /sys/fs/cgroup/pids/x 2>&1"] }, limits: { pidsMax: 30 } });
-      assert.match(seen.out, /^\d+:pids:\/$/m, "the run's cgroup is the root of its cgroup namespace");
+      const seen = await runExt(g, { process: { cmd: "bash", args: ["-c", `grep ${V2 ? "^0::" : "pids"} /proc/self/cgroup; grep -E '^CapBnd' /proc/self/status; echo $$ > ${ROOT_PROCS} 2>&1`] }, limits: { pidsMax: 30 } });
+      assert.match(seen.out, V2 ? /^0::\/$/m : /^\d+:pids:\/$/m, "the run's cgroup is the root of its cgroup namespace");
       const ours = BigInt("0x" + /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
       const bnd = BigInt("0x" + /CapBnd:\s+([0-9a-f]+)/.exec(seen.out)![1]);
       assert.equal(bnd, ours & ~CONFINE_DROP_CAPS, "exactly the confinement capabilities are gone");
@@ -134,10 +151,10 @@ describe("root cannot lift its limits or isolation (cgroup v1)", { skip: noV1 },
     const d2 = await startDaemon();
     const g2 = grpcClients(d2);
     try {
-      const plain = await runExt(g2, { process: { cmd: "bash", args: ["-c", "grep CapBnd /proc/self/status; grep pids /proc/self/cgroup"] } });
+      const plain = await runExt(g2, { process: { cmd: "bash", args: ["-c", `grep CapBnd /proc/self/status; grep ${V2 ? "^0::" : "pids"} /proc/self/cgroup`] } });
       const bnd = BigInt("0x" + /CapBnd:\s+([0-9a-f]+)/.exec(plain.out)![1]);
       assert.equal((bnd >> 21n) & 1n, 1n, "CAP_SYS_ADMIN stays");
-      assert.match(plain.out, /pids:.*\/envd-ts\/\d+\/\d+-1$/m, "tracked in a cgroup, without a cgroup namespace");
+      assert.match(plain.out, V2 ? /^0::.*\/envd-ts\/\d+\/\d+-1$/m : /pids:.*\/envd-ts\/\d+\/\d+-1$/m, "tracked in a cgroup, without a cgroup namespace");
     } finally {
       g2.close();
       await d2.stop();
@@ -213,7 +230,7 @@ function trackingSuite(name: string, args: string[]): void {
       const bg = Number(/bg=(\d+)/.exec(r.stdout)![1]);
       stray.push(bg);
       // With a cgroup, the run's is released: what it left moves to the shared leftover cgroup.
-      if (!args.includes("--no-cgroups") && haveV1Controllers()) await waitFor(() => pidsCgroupOf(bg).endsWith("/leftover"), 10_000, "the background process to move to the leftover cgroup");
+      if (!args.includes("--no-cgroups") && !noCgroups) await waitFor(() => pidsCgroupOf(bg).endsWith("/leftover"), 10_000, "the background process to move to the leftover cgroup");
       assert.ok(alive(bg), "left running");
     });
   });
