@@ -123,6 +123,25 @@ describe("process extension and StreamInput over gRPC (h2c)", () => {
     await assert.rejects(collect(g.ext.Attach({ process: { pid: h.pid }, offset: 10_000 })), (e: Any) => e.code === grpc.status.OUT_OF_RANGE);
   });
 
+  it("a PTY's reported size follows Update, and the terminal sees it", async () => {
+    let out = "";
+    let pid = 0;
+    const done = collect(g.proc.Start({ process: { cmd: "/bin/sh" }, pty: { size: { cols: 80, rows: 24 } }, tag: "pty-size" }, md()), (m: Any) => {
+      if (m.event.start) pid = m.event.start.pid;
+      if (m.event.data?.pty) out += Buffer.from(m.event.data.pty).toString("utf8");
+    });
+    await waitFor(() => pid > 0, 10_000, "the PTY to start");
+    assert.deepEqual((await getProcess({ tag: "pty-size" })).pty.size, { cols: 80, rows: 24 });
+    await unary(g.proc, "Update", { process: { pid }, pty: { size: { cols: 150, rows: 60 } } }, md());
+    assert.deepEqual((await getProcess({ tag: "pty-size" })).pty.size, { cols: 150, rows: 60 });
+    await unary(g.proc, "SendInput", { process: { pid }, input: { pty: Buffer.from("stty size\n") } }, md());
+    await waitFor(() => /60 150\r\n/.test(out), 10_000, "stty to see 60 rows, 150 columns");
+    await unary(g.proc, "SendInput", { process: { pid }, input: { pty: Buffer.from("exit\n") } }, md());
+    await done;
+    // A finished process keeps its last size.
+    assert.deepEqual((await getProcess({ tag: "pty-size" })).pty.size, { cols: 150, rows: 60 });
+  });
+
   it("GetProcess and ListProcesses: running and finished, with outcome, times and duration", async () => {
     const call = g.ext.Start({ process: { cmd: "/bin/sleep", args: ["30"] }, tag: "ext-sleeper" }, md());
     const events = collect(call);

@@ -94,6 +94,8 @@ export class ManagedProcess implements SubscriptionOwner {
   private trackWarned = false;
   /** The cgroup directories of the current or last run (for ProcessInfo). */
   cgroupPaths: string[] = [];
+  /** A PTY's size now: as started, then as last resized (a restart starts at it too). */
+  ptySize: { cols: number; rows: number } | undefined;
 
   constructor(
     readonly id: number,
@@ -103,6 +105,15 @@ export class ManagedProcess implements SubscriptionOwner {
     private readonly cgroups: CgroupManager,
   ) {
     this.ring = new OutputRing(spec.outputBufferBytes);
+    this.ptySize = spec.pty ? { ...spec.pty } : undefined;
+  }
+
+  /** Resizes the PTY of the current run (TIOCSWINSZ; the child gets SIGWINCH) and remembers the size. */
+  resize(cols: number, rows: number): void {
+    const child = this.run?.child;
+    if (!this.isPty || !child) throw new Error("tty not assigned to process");
+    child.resize(cols, rows);
+    this.ptySize = { cols, rows };
   }
 
   /** The pid of the current run, or of the last one. */
@@ -186,7 +197,7 @@ export class ManagedProcess implements SubscriptionOwner {
       cwd: spec.cwd,
       identity: spec.switchIdentity ? spec.identity : undefined,
       isolation: isolationLaunchOptions(spec.execution, cgroup),
-      pty: spec.pty,
+      pty: spec.pty ? this.ptySize : undefined,
       stdin: spec.stdin,
       captureStdout: spec.captureStdout,
       captureStderr: spec.captureStderr,

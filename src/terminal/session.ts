@@ -25,7 +25,7 @@ function applyInput(proc: ManagedProcess, msg: ClientMessage | Buffer, log: Logg
   try {
     if (Buffer.isBuffer(msg)) child.writePty(msg);
     else if (msg.type === "input" && typeof msg.data === "string") child.writePty(Buffer.from(msg.data, "utf8"));
-    else if (msg.type === "resize" && validSize(msg.cols, msg.rows)) child.resize(msg.cols, msg.rows);
+    else if (msg.type === "resize" && validSize(msg.cols, msg.rows)) proc.resize(msg.cols, msg.rows);
   } catch (err) {
     // The shell exited between the frame and the write; its exit message is on its way.
     log.debug({ pid: proc.pid, err: (err as Error).message }, "terminal input not delivered");

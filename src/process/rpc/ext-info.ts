@@ -104,7 +104,7 @@ export function extInfo(p: ManagedProcess): MessageInitShape<typeof ProcessInfoS
     tag: spec.tag,
     config: spec.config as ProcessInfo["config"],
     state: STATES[p.state],
-    pty: spec.pty ? { size: { cols: spec.pty.cols, rows: spec.pty.rows } } : undefined,
+    pty: p.ptySize ? { size: { cols: p.ptySize.cols, rows: p.ptySize.rows } } : undefined,
     user: spec.user.name,
     cwd: spec.cwd,
     startedAt: timestampFromMs(p.startedAt),

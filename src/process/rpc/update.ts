@@ -8,11 +8,10 @@ export function update(deps: RpcDeps) {
   return (req: UpdateRequest) => {
     const proc = liveProcess(deps.registry, req.process);
     if (!req.pty) return {};
-    const child = proc.child;
-    if (!proc.isPty || !child) throw new ConnectError("error resizing tty: tty not assigned to process", Code.Internal);
+    if (!proc.isPty || !proc.child) throw new ConnectError("error resizing tty: tty not assigned to process", Code.Internal);
     const size = req.pty.size;
     try {
-      child.resize(size?.cols ?? 0, size?.rows ?? 0);
+      proc.resize(size?.cols ?? 0, size?.rows ?? 0);
     } catch (err) {
       throw new ConnectError(`error resizing tty: ${(err as Error).message}`, Code.Internal);
     }
