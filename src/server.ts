@@ -5,6 +5,7 @@ import { Code, ConnectError, createContextValues, type ConnectRouter } from "@co
 import type { DaemonContext } from "./daemon-context.js";
 import { rejectUnknownBasicUser, unknownBasicUser } from "./auth/request-user.js";
 import { connectHandler, type LazyServices } from "./http/connect-adapter.js";
+import { ConnectionGuard, autoMaxConnections } from "./http/connection-guard.js";
 import { applyCors } from "./http/cors.js";
 import { HttpError, sendEmpty, sendJsonError, sendText } from "./http/respond.js";
 import { endStreamsOnShutdown, loggedRpcCode, recordRpcCode, rpcLogKey, type RpcLogInfo } from "./http/rpc-interceptors.js";
@@ -39,6 +40,11 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const IDLE_TIMEOUT_MS = 640_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const PREFACE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
+/**
+ * How long a connection that has not yet sent an authenticated request may stay open without one
+ * in flight (headers dribbled slowly count as none). Trusted connections keep IDLE_TIMEOUT_MS.
+ */
+const UNTRUSTED_IDLE_MS = 10_000;
 
 /** Every route the capabilities serve: "METHOD /path" keys, and path prefixes for prefix and upgrade routes. */
 export interface RouteTable {
@@ -103,6 +109,12 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort(), lazyServices }, "routes");
   routesLogged = true;
 
+  const guard = new ConnectionGuard(config.maxConnections || autoMaxConnections(), UNTRUSTED_IDLE_MS, log);
+  // The accepted socket under each h2c session (session.socket is a proxy object, not it).
+  const sessionSockets = new WeakMap<ServerHttp2Session, Socket>();
+  let acceptingH2: Socket | undefined;
+  const rawSocket = (req: HttpRequest): Socket | undefined => ("stream" in req ? sessionSockets.get(req.stream.session as ServerHttp2Session) : req.socket);
+
   let nextRequestId = 1;
   // In-flight requests per HTTP/1.1 socket, so shutdown can close the idle ones.
   const inflight = new WeakMap<Socket, number>();
@@ -112,7 +124,10 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     let rpc: RpcLogInfo | undefined;
     const sock = "stream" in req ? undefined : req.socket;
     if (sock) inflight.set(sock, (inflight.get(sock) ?? 0) + 1);
+    const raw = rawSocket(req);
+    guard.requestStarted(raw);
     res.on("close", () => {
+      guard.requestEnded(raw);
       if (sock) inflight.set(sock, (inflight.get(sock) ?? 1) - 1);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const aborted = !res.writableFinished;
@@ -127,7 +142,9 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
       if (applyCors(req, res)) return;
       const url = new URL(req.url ?? "/", "http://localhost");
       const key = `${req.method} ${url.pathname}`;
-      if (state.accessToken.isSet() && !TOKEN_EXEMPT.has(key) && !ownTokenCheck.has(key) && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
+      const tokenOk = !state.accessToken.isSet() || state.accessToken.matches(headerValue(req, "x-access-token"));
+      if (tokenOk) guard.trust(raw);
+      if (!tokenOk && !TOKEN_EXEMPT.has(key) && !ownTokenCheck.has(key)) {
         sendJsonError(res, 401, "unauthorized access, please provide a valid access token or method signing if supported");
         return;
       }
@@ -198,6 +215,9 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
     const path = (req.url ?? "/").split("?")[0]!;
     const route = upgradeRoutes.find(([prefix]) => path.startsWith(prefix));
     if (!route) return serveWithoutUpgrade(http1, req, socket, head);
+    // Taken over: busy until it closes, whatever is relayed over it.
+    guard.hold(socket);
+    if (!state.accessToken.isSet() || state.accessToken.matches(headerValue(req, "x-access-token"))) guard.trust(socket);
     log.info({ method: req.method, path, upgrade: req.headers.upgrade }, "upgrade");
     if (state.accessToken.isSet() && !ownTokenCheck.has(route[0]) && !state.accessToken.matches(headerValue(req, "x-access-token"))) {
       const body = JSON.stringify({ code: 401, message: "unauthorized access, please provide a valid access token or method signing if supported" }) + "\n";
@@ -210,15 +230,25 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
   http2.on("session", (session) => {
+    if (acceptingH2) sessionSockets.set(session, acceptingH2);
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
   const net: NetServer = createNetServer({ noDelay: true }, (socket) => {
+    if (!guard.admit(socket)) return;
     sockets.add(socket);
     requestMetrics.track(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
-    dispatchByPreface(socket, http1, http2);
+    dispatchByPreface(socket, http1, (s) => {
+      // http2 emits "session" while handling "connection": this names the socket under it.
+      acceptingH2 = s;
+      try {
+        http2.emit("connection", s);
+      } finally {
+        acceptingH2 = undefined;
+      }
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -250,6 +280,7 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
         await new Promise((r) => setTimeout(r, 20));
       }
       for (const s of sockets) s.destroy();
+      guard.close();
     },
   };
 }
@@ -268,7 +299,7 @@ function headerValue(req: HttpRequest, name: string): string | undefined {
  * HTTP/1.1 and h2c (prior knowledge) share the port: the first bytes decide.
  * The bytes read to decide are put back before the chosen server sees the socket.
  */
-function dispatchByPreface(socket: Socket, http1: ReturnType<typeof createHttp1Server>, http2: ReturnType<typeof createHttp2Server>): void {
+function dispatchByPreface(socket: Socket, http1: ReturnType<typeof createHttp1Server>, toHttp2: (socket: Socket) => void): void {
   let seen: Buffer = Buffer.alloc(0);
   // A client that never sends a byte is not kept forever; each server has its own timeouts after this.
   const onSilent = () => socket.destroy();
@@ -285,7 +316,7 @@ function dispatchByPreface(socket: Socket, http1: ReturnType<typeof createHttp1S
     socket.unshift(seen);
     if (isH2Prefix) {
       h2Sockets.add(socket);
-      http2.emit("connection", socket);
+      toHttp2(socket);
     }
     else http1.emit("connection", socket);
     process.nextTick(() => socket.resume());

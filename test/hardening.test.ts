@@ -2,13 +2,16 @@
 // processes, user-given durations cannot overflow timers, and connections cannot exhaust the daemon.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import http2 from "node:http2";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { startDaemon, type Daemon } from "./helpers/daemon.js";
 import { envelope } from "./helpers/connect-wire.js";
-import { basic, readProcessEvents, startCommand, unaryJson, waitFor } from "./helpers/hostile.js";
+import { basic, health, readProcessEvents, startCommand, unaryJson, waitFor } from "./helpers/hostile.js";
+import { e2bSandbox } from "./process-helpers.js";
 import { ensureRelease, RELEASE, startCommand as startReleaseCommand } from "./helpers/release.js";
 
 const MAIN = new URL("../dist/main.js", import.meta.url).pathname;
@@ -258,6 +261,225 @@ describe("user-given durations cannot overflow timers", () => {
       assert.equal(info.runs.at(-1).pid, info.pid);
     } finally {
       await stop("fast-loop", stream);
+    }
+  });
+});
+
+describe("the /proxy/<port>/ gateway does not forward to the daemon itself", () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  it("the daemon's own port is refused with a clear error, also nested in one long URL", async () => {
+    const res = await fetch(`${d.url}/proxy/${d.port}/health`);
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).message, new RegExp(`does not forward to port ${d.port}: that is the daemon's own port`));
+    const nested = `/proxy/${d.port}`.repeat(1300) + "/health";
+    const started = Date.now();
+    const deep = await fetch(`${d.url}${nested}`);
+    assert.equal(deep.status, 400);
+    await deep.arrayBuffer();
+    assert.ok(Date.now() - started < 5000);
+    assert.equal((await health(d.url)), 204);
+  });
+
+  it("a WebSocket upgrade to the daemon's own port is refused", async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      const sock = connect(d.port, "127.0.0.1", () => {
+        sock.write(`GET /proxy/${d.port}/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      });
+      let buf = "";
+      sock.on("data", (c) => (buf += c));
+      sock.on("close", () => resolve(buf));
+      sock.on("error", reject);
+    });
+    assert.match(out, /^HTTP\/1.1 400 /);
+    assert.match(out, /the daemon's own port/);
+  });
+});
+
+describe("deeply nested JSON", () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon();
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  it("65 levels is invalid_argument; a normal request still works", async () => {
+    const deep = `{"x":${"[".repeat(65)}${"]".repeat(65)}}`;
+    const res = await fetch(`${d.url}/process.Process/List`, { method: "POST", headers: { "content-type": "application/json" }, body: deep });
+    assert.equal(res.status, 400);
+    const body = await res.json();
+    assert.equal(body.code, "invalid_argument");
+    assert.match(body.message, /JSON nests deeper than 64 levels/);
+    assert.equal((await unaryJson(d.url, "process.Process/List", {})).status, 200);
+  });
+
+  it("a 16 MB nested message is refused at once while another client's calls keep answering", async () => {
+    const half = 7_900_000;
+    const body = Buffer.alloc(2 * half + 6);
+    body.write('{"x":', 0);
+    body.fill("[", 5, 5 + half);
+    body.fill("]", 5 + half, 5 + 2 * half);
+    body.write("}", 5 + 2 * half);
+    let worst = 0;
+    let calls = 0;
+    let stop = false;
+    const other = (async () => {
+      while (!stop) {
+        const t0 = Date.now();
+        const r = await unaryJson(d.url, "process.Process/List", {});
+        assert.equal(r.status, 200);
+        worst = Math.max(worst, Date.now() - t0);
+        calls++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const res = await fetch(`${d.url}/process.Process/List`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const answer = await res.json();
+    await waitFor(() => calls >= 5, 10_000);
+    stop = true;
+    await other;
+    assert.equal(res.status, 400);
+    assert.equal(answer.code, "invalid_argument");
+    assert.match(answer.message, /deeper than 64/);
+    assert.ok(worst < 1500, `another client waited ${worst} ms`);
+  });
+
+  it("POST /init with deeply nested JSON is a 400, answered at once", async () => {
+    const t0 = Date.now();
+    // Just under the 1 MiB /init takes; JSON.parse of it holds the thread for most of a second.
+    const res = await fetch(`${d.url}/init`, { method: "POST", body: `{"envVars":${"[".repeat(524_000)}${"]".repeat(524_000)}}` });
+    assert.equal(res.status, 400);
+    assert.ok(Date.now() - t0 < 500, `${Date.now() - t0} ms`);
+  });
+});
+
+/**
+ * A separate process (its own, raised descriptor limit) that opens `count` TCP connections to
+ * the daemon and holds them without sending a byte. Resolves once all were attempted; `opened`
+ * counts those accepted before the daemon closed them.
+ */
+async function idleFlood(port: number, count: number): Promise<{ opened: () => number; stop: () => void }> {
+  const script = `
+    const net = require("node:net");
+    let opened = 0, done = 0;
+    const socks = [];
+    for (let i = 0; i < ${count}; i++) {
+      const s = net.connect(${port}, "127.0.0.1");
+      s.on("connect", () => { opened++; finish(); });
+      s.on("error", () => finish());
+      socks.push(s);
+    }
+    function finish() { if (++done === ${count}) process.stdout.write("attempted " + opened + "\\n"); }
+    setInterval(() => process.stdout.write("opened " + opened + "\\n"), 500);
+  `;
+  const child = spawn("prlimit", [`--nofile=${count + 1000}:${count + 1000}`, process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let opened = 0;
+  let attempted = false;
+  child.stdout!.on("data", (b: Buffer) => {
+    for (const line of b.toString().split("\n")) {
+      const m = /^(opened|attempted) (\d+)/.exec(line);
+      if (m) opened = Math.max(opened, Number(m[2]));
+      if (m?.[1] === "attempted") attempted = true;
+    }
+  });
+  const ok = await waitFor(() => attempted, 120_000, 100);
+  assert.ok(ok, "the flood did not finish connecting");
+  return { opened: () => opened, stop: () => child.kill("SIGKILL") };
+}
+
+describe("idle connections cannot exhaust the daemon", () => {
+  let d: Daemon;
+  before(async () => {
+    // The descriptor limit of the original report: 1,100 idle connections were enough.
+    d = await startDaemon({ wrapper: ["prlimit", "--nofile=1024:1024", "--"] });
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  it("under 10,000 idle connections /health answers fast and an E2B SDK command runs", async () => {
+    const flood = await idleFlood(d.port, 10_000);
+    try {
+      assert.ok(flood.opened() >= 1000, `only ${flood.opened()} connections were accepted`);
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        assert.equal(await health(d.url, 3000), 204, `GET /health under ${flood.opened()} connections`);
+        assert.ok(Date.now() - t0 < 2000, `GET /health took ${Date.now() - t0} ms`);
+      }
+      const { sbx } = await e2bSandbox(d);
+      const out = await sbx.commands.run("echo flood-survived");
+      assert.equal(out.stdout, "flood-survived\n");
+      // The daemon held no more sockets than its cap (three quarters of 1024).
+      const sockets = readdirSync(`/proc/${d.pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${d.pid}/fd/${fd}`).startsWith("socket:");
+        } catch {
+          return false;
+        }
+      }).length;
+      assert.ok(sockets <= 768 + 32, `${sockets} sockets open`);
+    } finally {
+      flood.stop();
+    }
+  });
+
+  it("a connection that sends no authenticated request is closed after ~10 s; an authenticated one stays", async () => {
+    const d = await startDaemon({ args: ["--access-token", "conn-token"] });
+    const closedAfter = (sock: Socket) => new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      sock.on("close", () => resolve(Date.now() - t0));
+      sock.on("error", () => {});
+    });
+    // Silent, dribbling headers a byte a second, and one authenticated keep-alive request.
+    const silent = connect(d.port, "127.0.0.1");
+    const dribble = connect(d.port, "127.0.0.1");
+    const header = Buffer.from("GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: " + "a".repeat(100));
+    let i = 0;
+    const dribbler = setInterval(() => dribble.writable && dribble.write(header.subarray(i, ++i)), 1000);
+    const authed = connect(d.port, "127.0.0.1");
+    let authedClosed = false;
+    authed.on("close", () => (authedClosed = true));
+    authed.on("error", () => {});
+    authed.write("GET /envs HTTP/1.1\r\nHost: x\r\nX-Access-Token: conn-token\r\n\r\n");
+    // The same over h2c: a session that opens no stream, and one with an authenticated stream.
+    const h2Silent = http2.connect(d.url);
+    h2Silent.on("error", () => {});
+    const h2SilentClosed = new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      h2Silent.on("close", () => resolve(Date.now() - t0));
+    });
+    const h2Authed = http2.connect(d.url);
+    h2Authed.on("error", () => {});
+    let h2AuthedClosed = false;
+    h2Authed.on("close", () => (h2AuthedClosed = true));
+    await new Promise<void>((resolve, reject) => {
+      const req = h2Authed.request({ ":path": "/envs", "x-access-token": "conn-token" });
+      req.on("response", (h) => (h[":status"] === 200 ? resolve() : reject(new Error(`status ${h[":status"]}`))));
+      req.on("error", reject);
+      req.resume();
+      req.end();
+    });
+    try {
+      const [silentMs, dribbleMs, h2SilentMs] = await Promise.all([closedAfter(silent), closedAfter(dribble), h2SilentClosed]);
+      assert.ok(h2SilentMs >= 8000 && h2SilentMs < 20_000, `silent h2c session closed after ${h2SilentMs} ms`);
+      assert.equal(h2AuthedClosed, false, "the authenticated h2c session stays open");
+      assert.ok(silentMs >= 8000 && silentMs < 20_000, `silent connection closed after ${silentMs} ms`);
+      assert.ok(dribbleMs >= 8000 && dribbleMs < 20_000, `dribbling connection closed after ${dribbleMs} ms`);
+      assert.equal(authedClosed, false, "the authenticated keep-alive connection stays open");
+    } finally {
+      clearInterval(dribbler);
+      authed.destroy();
+      h2Silent.destroy();
+      h2Authed.destroy();
+      await d.stop();
     }
   });
 });

@@ -2,6 +2,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { clampDeadlineHeaders } from "./deadline-headers.js";
+import { jsonTooDeep, tooDeepMessage } from "./json-depth.js";
 import { rpcLogKey } from "./rpc-interceptors.js";
 import { fixGrpcParseTrailers, fixUnaryParseError, parseErrorsAreInvalidArgument } from "./parse-errors.js";
 import type { HttpRequest, HttpResponse } from "./types.js";
@@ -49,7 +50,16 @@ export function connectHandler(options: ConnectHandlerOptions): RpcHandler {
   options.acceptCompression ??= [compressionGzip, compressionBrotli];
   // JSON that is not UTF-8 is refused (invalid_argument), as Go's protojson refuses it, instead of
   // reaching handlers with U+FFFD in place of the bad bytes. connect-es reads textDecoder from here.
-  options.jsonOptions ??= { textDecoder: new TextDecoder("utf-8", { fatal: true }) } as ConnectRouterOptions["jsonOptions"];
+  // A document nested too deep is refused before it is parsed (see json-depth.ts); connect-es
+  // reports what the decoder throws as invalid_argument.
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  const textDecoder = {
+    decode(data: Uint8Array): string {
+      if (jsonTooDeep(data)) throw new ConnectError(tooDeepMessage(), Code.InvalidArgument);
+      return utf8.decode(data);
+    },
+  };
+  options.jsonOptions ??= { textDecoder } as unknown as ConnectRouterOptions["jsonOptions"];
   // Compressed requests are accepted, but answers go out uncompressed (always allowed):
   // gzip of process output cost ~25 ms per MiB here, capping a stream at ~30 MB/s
   // against ~250 MB/s uncompressed, and the e2b SDK cannot ask for it anyway.

@@ -1,6 +1,6 @@
 import { Agent } from "node:http";
 import type { IncomingMessage } from "node:http";
-import { Socket } from "node:net";
+import { Socket, isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import type { DaemonContext } from "../daemon-context.js";
 import { HttpError } from "../http/respond.js";
@@ -31,6 +31,21 @@ function parseGatewayUrl(rawUrl: string): { port: number; path: string | undefin
   const port = Number(m[1]);
   if (port < 1 || port > 65535) return undefined;
   return { port, path: m[2], prefix: `/proxy/${port}`, query: m[3] ?? "" };
+}
+
+/**
+ * Whether 127.0.0.1:<port> is the daemon itself: the port the request came in on, with the daemon
+ * listening on every address or on loopback. Forwarding there would loop, and one long URL
+ * (/proxy/P/proxy/P/...) would hold a connection per level.
+ */
+function isDaemonItself(port: number, req: { socket?: { localPort?: number } }, listenAddress: string): boolean {
+  if (port !== req.socket?.localPort) return false;
+  if (isIP(listenAddress) === 0) return true;
+  return listenAddress === "0.0.0.0" || listenAddress === "::" || listenAddress.startsWith("127.") || listenAddress === "::1" || listenAddress.startsWith("::ffff:127.");
+}
+
+function selfLoopMessage(port: number): string {
+  return `the gateway does not forward to port ${port}: that is the daemon's own port, and the request would come back to it`;
 }
 
 function resolve(rawUrl: string): GatewayPath | { redirect: string } {
@@ -75,6 +90,7 @@ export function createGateway(ctx: DaemonContext): Gateway {
         res.end();
         return;
       }
+      if (isDaemonItself(where.port, req as never, ctx.config.listenAddress)) throw new HttpError(400, selfLoopMessage(where.port));
       forwardRequest(req, res, where.path, forwardContext(req, where.prefix, where.port));
     },
     upgrade(req, socket, head) {
@@ -84,6 +100,10 @@ export function createGateway(ctx: DaemonContext): Gateway {
       const p = parseGatewayUrl(req.url ?? "/");
       if (!p || p.path === undefined) {
         rawAnswer(socket, 400, "Bad Request", "gateway upgrades go to /proxy/<port>/<path> with a port of 1..65535");
+        return;
+      }
+      if (isDaemonItself(p.port, req, ctx.config.listenAddress)) {
+        rawAnswer(socket, 400, "Bad Request", selfLoopMessage(p.port));
         return;
       }
       forwardUpgrade(req, socket, head, p.path + p.query, forwardContext(req, p.prefix, p.port));

@@ -5,6 +5,7 @@ import type { DaemonContext } from "../daemon-context.js";
 import { HttpError, sendEmpty, sendJson, sendJsonError } from "../http/respond.js";
 import type { HttpRequest, RouteHandler } from "../http/types.js";
 import { CpuPercent, cpuCount, readDisk, readMemory } from "./host-metrics.js";
+import { jsonTooDeep } from "../http/json-depth.js";
 
 const MIB = 1024 * 1024;
 const MAX_INIT_BODY = 1024 * 1024;
@@ -31,6 +32,8 @@ interface InitBody {
 
 function parseInitBody(raw: Buffer): InitBody {
   if (raw.length === 0) return {};
+  // Nothing /init takes nests deeply; a deep document would hold the thread in JSON.parse.
+  if (jsonTooDeep(raw)) throw new HttpError(400, "", true);
   let v: unknown;
   try {
     v = JSON.parse(raw.toString("utf8"));

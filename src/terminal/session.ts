@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { ManagedProcess } from "../process/managed-process.js";
 import type { Subscription } from "../process/subscription.js";
 import type { ClientMessage, ServerMessage } from "./protocol.js";
+import { jsonTooDeep, tooDeepMessage } from "../http/json-depth.js";
 
 /** Above this much unsent output the pump waits for the socket, and the process's own backpressure takes over. */
 const SEND_HIGH_WATER = 256 * 1024;
@@ -57,7 +58,9 @@ export async function runSession(ws: WebSocket, proc: ManagedProcess, sub: Subsc
     if (isBinary) return applyInput(proc, toBuffer(data), log);
     let msg: ClientMessage;
     try {
-      msg = JSON.parse(toBuffer(data).toString("utf8")) as ClientMessage;
+      const raw = toBuffer(data);
+      if (jsonTooDeep(raw)) throw new Error(tooDeepMessage());
+      msg = JSON.parse(raw.toString("utf8")) as ClientMessage;
     } catch {
       return sendMessage(ws, { type: "error", message: "text frames must be JSON: {\"type\":\"resize\",\"cols\":N,\"rows\":N} or {\"type\":\"input\",\"data\":\"...\"}" });
     }
