@@ -354,21 +354,29 @@ describe("3. The kernel decides on the file actually used, while names are swapp
     assertUntouched(secret, "ROOT NINE", 0o600, "root's file");
   });
 
-  it("an upload into the user's directory while it is exchanged with a symlink to a root-only directory", async () => {
+  it("uploads, MakeDir and Copy into the user's directory while it is exchanged with a symlink to a root-only directory", async () => {
     const base = freshDir("f3-race-upload", false);
     const rootOnly = freshDir("f3-race-upload/root-only", false);
     const u = freshDir("f3-race-upload/u", true);
     freshDir("f3-race-upload/u/d", true);
     symlinkSync(rootOnly, join(u, "l"));
     assert.notEqual(asUser(`touch ${join(rootOnly, "x")}`), 0, "the user's shell writes into the root-only directory");
+    const source = join(base, "copy-source");
+    writeFileSync(source, "copied");
+    chmodSync(source, 0o644);
+    const { fs, ext } = clients(d);
     const attacker = await startAttacker(attackerBin, ["exchange", "d", "l"], u);
     let ok = 0;
     try {
-      await hammer(RACE_MS, 2, async (i) => {
-        // Straight into d, and into a new directory under d.
-        const r = await upload(d, join(u, i % 2 ? `d/f${i}` : `d/s${i}/f`), "planted");
-        if (r.status === 200) ok++;
-      });
+      await Promise.all([
+        hammer(RACE_MS, 2, async (i) => {
+          // Straight into d, and into a new directory under d.
+          const r = await upload(d, join(u, i % 2 ? `d/f${i}` : `d/s${i}/f`), "planted");
+          if (r.status === 200) ok++;
+        }),
+        hammer(RACE_MS, 1, (i) => fs.makeDir({ path: join(u, `d/m${i}`) }, AS_USER)),
+        hammer(RACE_MS, 1, (i) => ext.copy({ source, destination: join(u, `d/c${i}`) }, AS_USER)),
+      ]);
     } finally {
       assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
     }

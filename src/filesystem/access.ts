@@ -81,6 +81,15 @@ export class FileAccess {
     if (!(await this.may(path, want, follow))) throw this.denied(VERBS[want] ?? "access", path);
   }
 
+  /**
+   * The user has `want` on the very file or directory descriptor `fd` holds (asked through
+   * /proc/self/fd, whatever its path names by now); `shown` names it in the refusal.
+   */
+  async requireOpened(fd: number, want: number, shown: string | Buffer): Promise<void> {
+    if (!this.enforced) return;
+    if (!(await this.may(`/proc/self/fd/${fd}`, want, true))) throw this.denied(VERBS[want] ?? "access", shown);
+  }
+
   /** Every directory on the way to `path`, as the kernel resolves it, must be searchable. */
   async requireTraverse(path: string | Buffer): Promise<void> {
     if (!this.enforced) return;
@@ -155,9 +164,17 @@ export class FileAccess {
     }
   }
 
-  /** rename(2) (renameat2 `flags`) as the user: the kernel applies the sticky bit of both directories. */
-  async rename(from: string | Buffer, to: string | Buffer, flags = 0): Promise<void> {
-    await this.run("move", from, "rename", to, flags);
+  /**
+   * rename(2) (renameat2 `flags`) as the user: the kernel applies the sticky bit of both
+   * directories. `shown` names the source in a refusal (for /proc/self/fd/N/name paths).
+   */
+  async rename(from: string | Buffer, to: string | Buffer, flags = 0, shown: string | Buffer = from): Promise<void> {
+    try {
+      await this.asUser("rename", from, to, flags);
+    } catch (err) {
+      if (isRefusal(err)) throw this.denied("move", shown, err);
+      throw err;
+    }
   }
 
   /** unlink(2) as the user. */

@@ -1,4 +1,5 @@
 import { closeSync, constants, createReadStream, fchmodSync, fchownSync, fstatSync, futimesSync } from "node:fs";
+import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
@@ -141,6 +142,8 @@ class Copier {
     await this.access.require(src.shown, R_OK);
     const input = openSame(src, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY, st);
     try {
+      // The kernel, as the user, decides on the file actually read.
+      await this.access.requireOpened(input, R_OK, src.shown);
       // Owner-only until filled; the user's from birth, on the descriptor that created it.
       const out = await fdOps().openAtAsync(dir, tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
@@ -172,10 +175,15 @@ class Copier {
     }
     const from = openSame(src, constants.O_RDONLY | constants.O_DIRECTORY, st);
     try {
+      await this.access.requireOpened(from, R_OK | X_OK, src.shown);
       let to: number;
       if (existing) {
         await this.access.require(dst.shown, W_OK | X_OK);
         to = fdOps().openAt(dst.dir, dst.name, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, 0);
+        await this.access.requireOpened(to, W_OK | X_OK, dst.shown).catch((err) => {
+          closeSync(to);
+          throw err;
+        });
       } else {
         // Owner-only until filled, so a read-only source mode cannot block the children.
         to = fdOps().mkdirOwned(dst.dir, dst.name, 0o700, this.uid, this.gid);
@@ -254,6 +262,8 @@ export async function copy(ctx: DaemonContext, req: CopyRequest, hctx: HandlerCo
       throw new ConnectError((err as Error).message, failureCode(err));
     }
     try {
+      // The kernel, as the user, decides on the directory actually written into.
+      await r.access.requireOpened(dst.dir, W_OK | X_OK, posix.dirname(destination));
       // By identity, not spelling: the same file under another name, or a directory into itself
       // (however its path is spelled) would copy what it is overwriting.
       const there = statAt(dst.dir, dst.name);

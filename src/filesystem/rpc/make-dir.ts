@@ -41,7 +41,8 @@ export async function makeDir(ctx: DaemonContext, req: MakeDirRequest, hctx: Han
   }
   try {
     // Owned by the user from birth: made, checked and chowned on its own descriptor.
-    closeSync(fdOps().mkdirOwned(parent.dir, parent.name, 0o755, r.user.uid, r.user.gid));
+    // As the user when enforced: the kernel decides on the directory actually written into.
+    closeSync(r.access.runSync(() => fdOps().mkdirOwned(parent.dir, parent.name, 0o755, r.user.uid, r.user.gid)));
   } catch (err) {
     // A concurrent creator won: a directory there is what was asked for (envd's MkdirAll).
     if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !statAt(parent.dir, parent.name, true)?.isDirectory()) {

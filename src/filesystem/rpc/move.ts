@@ -5,7 +5,7 @@ import type { DaemonContext } from "../../daemon-context.js";
 import type { MoveRequest, MoveResponseSchema } from "../../gen/filesystem_pb.js";
 import { ensureParentDirs } from "../ensure-dirs.js";
 import { fdOps, sameFile, statAt } from "../fd-ops.js";
-import { openParent, type ParentEntry } from "../resolve.js";
+import { fdPath, openParent, type ParentEntry } from "../resolve.js";
 import { entryInfo } from "../entry-info.js";
 import { goPathError } from "../errors.js";
 import { fsRequest } from "../request.js";
@@ -54,7 +54,8 @@ export async function move(ctx: DaemonContext, req: MoveRequest, hctx: HandlerCo
         throw new ConnectError(`source ${source} and destination ${destination} are the same file`, Code.InvalidArgument);
       }
       // As the user when enforced: the kernel applies the sticky bit to both names.
-      if (r.access.enforced) await r.access.rename(source, destination);
+      // Through the descriptors already resolved (beneath the jail), not the paths again.
+      if (r.access.enforced) await r.access.rename(fdPath(src.dir, src.name), fdPath(dst.dir, dst.name), 0, source);
       else fdOps().renameAt(src.dir, src.name, dst.dir, dst.name, 0);
     } catch (err) {
       if (err instanceof ConnectError) throw err;
