@@ -123,6 +123,24 @@ describe("process extension and StreamInput over gRPC (h2c)", () => {
     await assert.rejects(collect(g.ext.Attach({ process: { pid: h.pid }, offset: 10_000 })), (e: Any) => e.code === grpc.status.OUT_OF_RANGE);
   });
 
+  it("an empty command is invalid_argument in the extension; E2B's Start runs it and reports exit 127", async () => {
+    const before = (await unary(g.ext, "ListProcesses", {}, md())).processes.length;
+    for (const req of [{ process: { cmd: "" } }, { process: { cmd: "", args: ["x"] } }, {}]) {
+      await assert.rejects(extStart(req), (e: Any) => {
+        assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+        assert.equal(e.details, "process.cmd is empty: name the program to run");
+        return true;
+      });
+    }
+    assert.equal((await unary(g.ext, "ListProcesses", {}, md())).processes.length, before);
+    // What an E2B client sees stays as against E2B's envd (sh -c 'exec "$@"' -- ''): a start, then 127.
+    const events = await collect(g.proc.Start({ process: { cmd: "" } }, md()));
+    assert.ok(events[0].event.start.pid > 0);
+    const end = events[events.length - 1].event.end;
+    assert.equal(end.exitCode, 127);
+    assert.equal(end.status, "exit status 127");
+  });
+
   it("a PTY's reported size follows Update, and the terminal sees it", async () => {
     let out = "";
     let pid = 0;

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   RestartPolicy_Mode,
   type ProcessLimits,
@@ -62,6 +62,9 @@ export function runAsInput(r: RunAs | undefined): RunAsInput | undefined {
  */
 export function extStart(deps: RpcDeps) {
   return async function* (req: StartProcessRequest, hctx: HandlerContext): AsyncGenerator<Out> {
+    // E2B's Start runs an empty command through its shell wrapper and reports exit 127, which
+    // process.Process/Start keeps; here it is the caller's mistake, said before anything runs.
+    if (!req.process?.cmd) throw new ConnectError("process.cmd is empty: name the program to run", Code.InvalidArgument);
     const spec = buildSpec(deps, hctx, {
       config: req.process,
       pty: req.pty,
