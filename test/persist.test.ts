@@ -178,6 +178,15 @@ describe("a damaged or changed state", () => {
     try {
       assert.equal((await envs(d, "from-flag")).status, 200, "the same flag again: still its token");
     } finally {
+      await kill9(d);
+    }
+    // The flag removed again: the flag (none) applies; the token it replaced does not come back.
+    d = await startOn(runDir);
+    try {
+      assert.equal((await envs(d)).status, 200, "no flag, no /init since: no token");
+      assert.equal((await init(d, { accessToken: "new-init" })).status, 204, "/init may set one again");
+      assert.equal((await envs(d)).status, 401);
+    } finally {
       await d.stop();
     }
   });

@@ -100,6 +100,14 @@ export class InitStore {
     }
     if (stored.flagTokenSha256 !== sha256(this.config.accessToken)) {
       this.log.info("the --access-token flag changed since the token was stored: the flag applies");
+      // Stored over now, so the replaced token cannot come back when the flag changes again.
+      const current: StoredToken = { v: 1, flagTokenSha256: sha256(this.config.accessToken), token: this.config.accessToken ?? null };
+      try {
+        this.dir.writeSync(TOKEN_FILE, JSON.stringify(current));
+        this.storedTokenJson = JSON.stringify(current);
+      } catch (err) {
+        throw new UntrustedStateError(`cannot replace the stored access token (${this.dir.file(TOKEN_FILE)}): ${(err as Error).message}`);
+      }
       return;
     }
     state.accessToken.set(stored.token ?? undefined);
