@@ -117,4 +117,32 @@ describe("root jail on descriptors", () => {
     assert.deepEqual(readdirSync(victims).sort(), [...names].sort(), `outside files deleted within ${removes} removes`);
     assert.ok(removes > 10, `only ${removes} removes`);
   });
+
+  it("ListDir below its first level never lists outside while a subdirectory is exchanged with a symlink out", async () => {
+    const bin = buildAttacker(top);
+    const out = join(outside, "listed");
+    mkdirSync(out);
+    for (let i = 0; i < 20; i++) writeFileSync(join(out, `outside-only-${i}`), "x");
+    const work = join(root, "work2");
+    mkdirSync(join(work, "t/d"), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(work, "t/d", `inside-${i}`), "x");
+    symlinkSync(out, join(work, "t/l"));
+    execFileSync("chown", ["-R", "-h", "user:user", work]);
+    const attacker = await startAttacker(bin, ["exchange", "t/d", "t/l"], work);
+    let lists = 0;
+    const leaks: string[] = [];
+    try {
+      const until = Date.now() + 5000;
+      while (Date.now() < until && leaks.length === 0) {
+        const res = await fs.listDir({ path: work, depth: 3 }).catch(() => undefined);
+        if (!res) continue;
+        lists++;
+        for (const e of res.entries) if (e.name.startsWith("outside-only")) leaks.push(e.path);
+      }
+    } finally {
+      await attacker.stop();
+    }
+    assert.deepEqual(leaks.slice(0, 3), [], `outside entries listed within ${lists} listings`);
+    assert.ok(lists > 10, `only ${lists} listings`);
+  });
 });

@@ -50,7 +50,9 @@ async function listFrom(ctx: DaemonContext, hctx: HandlerContext, r: FsRequest, 
       withStats: true,
       // Asked of the kernel as the user by the directory's real path: the user cannot reach the
       // daemon's /proc/self/fd.
-      canEnter: access.enforced ? (abs) => access.canEnter(Buffer.concat([Buffer.from(resolved), abs.subarray(walkRoot.length)])) : undefined,
+      canEnter: access.enforced ? (_abs, rel) => access.canEnter(Buffer.concat([Buffer.from(resolved === "/" ? "/" : resolved + "/"), rel])) : undefined,
+      // In the root jail every subdirectory is opened from its parent's descriptor without following.
+      pinDirs: ctx.config.fsRoot !== undefined,
     });
     for await (const { rel, abs, listing, index } of walk) {
       if (hctx.signal.aborted) throw ConnectError.from(hctx.signal.reason);
