@@ -30,6 +30,8 @@ export interface Config {
   policy: PolicyConfig;
   /** Most client connections held at once; 0: from the open-file limit (see connection-guard.ts). */
   maxConnections: number;
+  /** How long a connection without an authenticated request may wait for one, in seconds. */
+  unauthenticatedIdleSeconds: number;
   /** Largest RPC message accepted or sent, in bytes. File transfers are not limited by it. */
   maxMessageBytes: number;
   /** Default keepalive interval for server streams when the client sends none. */
@@ -92,6 +94,7 @@ export const FLAGS: FlagSpec[] = [
   { name: "access-token-file", env: "ENVD_ACCESS_TOKEN_FILE", type: "string", help: "read the access token from this file once at start (a trailing newline is dropped); the preferred way to give it" },
   { name: "log-level", env: "ENVD_LOG_LEVEL", type: "string", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
   { name: "max-connections", env: "ENVD_MAX_CONNECTIONS", type: "string", default: "0", help: "most client connections held at once; at the cap a new one closes the longest-idle one (0: three quarters of the open-file limit, at most 50000)" },
+  { name: "unauthenticated-idle-seconds", env: "ENVD_UNAUTHENTICATED_IDLE_SECONDS", type: "string", default: "10", help: "close a connection that has sent no request passing the token check after this long without one in flight" },
   { name: "max-message-bytes", env: "ENVD_MAX_MESSAGE_BYTES", type: "string", default: String(16 * 1024 * 1024), help: "largest RPC message in bytes" },
   { name: "keepalive-seconds", env: "ENVD_KEEPALIVE_SECONDS", type: "string", default: "90", help: "keepalive interval on idle streams when the client sends no Keepalive-Ping-Interval" },
   { name: "output-buffer-bytes", env: "ENVD_OUTPUT_BUFFER_BYTES", type: "string", default: String(1024 * 1024), help: "output kept per process for replay" },
@@ -283,6 +286,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
       allowOverride: flag("allow-override"),
     },
     maxConnections: integer("max-connections", get("max-connections")!, 0, 10_000_000),
+    unauthenticatedIdleSeconds: integer("unauthenticated-idle-seconds", get("unauthenticated-idle-seconds")!, 1, 86400),
     maxMessageBytes: integer("max-message-bytes", get("max-message-bytes")!, 1024, 2 ** 31 - 1),
     keepaliveSeconds: integer("keepalive-seconds", get("keepalive-seconds")!, 1, 86400),
     outputBufferBytes: integer("output-buffer-bytes", get("output-buffer-bytes")!, 0, 2 ** 31 - 1),

@@ -40,11 +40,6 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const IDLE_TIMEOUT_MS = 640_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const PREFACE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
-/**
- * How long a connection that has not yet sent an authenticated request may stay open without one
- * in flight (headers dribbled slowly count as none). Trusted connections keep IDLE_TIMEOUT_MS.
- */
-const UNTRUSTED_IDLE_MS = 10_000;
 
 /** Every route the capabilities serve: "METHOD /path" keys, and path prefixes for prefix and upgrade routes. */
 export interface RouteTable {
@@ -109,7 +104,9 @@ export async function startServer(ctx: DaemonContext, capabilities: Capability[]
   log.debug({ ...listRoutes(capabilities), rpc: [...rpcPaths].sort(), lazyServices }, "routes");
   routesLogged = true;
 
-  const guard = new ConnectionGuard(config.maxConnections || autoMaxConnections(), UNTRUSTED_IDLE_MS, log);
+  // A connection that has not yet sent an authenticated request may stay open this long without one
+  // in flight (headers dribbled slowly count as none); trusted ones keep IDLE_TIMEOUT_MS.
+  const guard = new ConnectionGuard(config.maxConnections || autoMaxConnections(), config.unauthenticatedIdleSeconds * 1000, log);
   // The accepted socket under each h2c session (session.socket is a proxy object, not it).
   const sessionSockets = new WeakMap<ServerHttp2Session, Socket>();
   let acceptingH2: Socket | undefined;

@@ -103,9 +103,10 @@ describe("health check near the descriptor limit", () => {
   let d: Daemon;
   const held: Socket[] = [];
   before(async () => {
-    // The connection cap (three quarters of the limit) would close the idle connections this test
-    // holds to use up descriptors: lifted here, so descriptors run out as they would from elsewhere.
-    d = await startDaemon({ wrapper: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, "--"], args: ["--max-connections", "100000"] });
+    // The connection cap (three quarters of the limit) and the idle timeout of unauthenticated
+    // connections would close the idle connections this test holds to use up descriptors: lifted
+    // here, so descriptors run out as they would from elsewhere.
+    d = await startDaemon({ wrapper: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, "--"], args: ["--max-connections", "100000", "--unauthenticated-idle-seconds", "600"] });
   });
   after(async () => {
     for (const s of held) s.destroy();
