@@ -333,6 +333,52 @@ describe("POST /files", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("sets the file mode from the extension's mode= in the same request, atomically", async () => {
+    const p = join(dir, "moded", "secret.txt");
+    let res = await raw(p, "top secret", {}, "&username=user&mode=0640");
+    assert.equal(res.status, 200);
+    assert.equal(statSync(p).mode & 0o7777, 0o640);
+    assert.equal(statSync(p).uid, USER_UID);
+    // Replacing a file: mode= wins over the old mode (which is kept otherwise).
+    chmodSync(p, 0o755);
+    res = await raw(p, "v2", {}, "&username=user&mode=600");
+    assert.equal(res.status, 200);
+    assert.equal(statSync(p).mode & 0o7777, 0o600);
+    assert.equal(readFileSync(p, "utf8"), "v2");
+    res = await raw(p, "v3", {}, "&username=user");
+    assert.equal(statSync(p).mode & 0o7777, 0o600);
+    // Every file of a multipart upload.
+    const a = join(dir, "moded", "a.sh");
+    const b = join(dir, "moded", "b.sh");
+    const form = multipart([
+      { name: "file", filename: a, content: "echo a" },
+      { name: "file", filename: b, content: "echo b" },
+    ]);
+    res = await post(q("", "&username=user&mode=1755").replace("path=&", ""), form.body, { "content-type": form.contentType });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(statSync(a).mode & 0o7777, 0o1755);
+    assert.equal(statSync(b).mode & 0o7777, 0o1755);
+    // Bad modes: a plain-text 400, nothing written.
+    const never = join(dir, "moded", "never.txt");
+    for (const [mode, why] of [
+      ["999", `"999" is not an octal file mode such as 0640`],
+      ["0x1ff", `"0x1ff" is not an octal file mode such as 0640`],
+      ["rw-r-----", `"rw-r-----" is not an octal file mode such as 0640`],
+      ["4755", `"4755" sets set-user-ID or set-group-ID, which uploads may not`],
+      ["02755", `"02755" sets set-user-ID or set-group-ID, which uploads may not`],
+    ]) {
+      res = await raw(never, "x", {}, `&username=user&mode=${encodeURIComponent(mode!)}`);
+      assert.equal(res.status, 400, mode);
+      assert.equal(res.text, `Invalid format for parameter mode: ${why}\n`);
+    }
+    assert.equal(existsSync(never), false);
+    // A device is written in place, where no mode can be set: refused, not ignored.
+    res = await raw("/dev/null", "x", {}, "&username=root&mode=0600");
+    assert.equal(res.status, 400);
+    assert.match(res.text, /mode applies to regular files only/);
+    assert.equal(statSync("/dev/null").mode & 0o777, 0o666);
+  });
+
   it("writes a raw body and answers envd's JSON array without a trailing newline", async () => {
     const p = join(dir, "raw", "deep", "new.bin");
     const data = randomBytes(100_000);

@@ -56,6 +56,8 @@ export interface WriteOptions {
   checkTarget?: (dirfd: number, name: Buffer, exists: boolean) => Promise<string | undefined>;
   /** --enforce-file-permissions: missing parent directories are created as this user. */
   access?: FileAccess;
+  /** The extension's `mode=`: the file's permission bits, set on the temporary file before it takes its name. */
+  mode?: number;
 }
 
 /** Uploads up to this size (by Content-Length) over files up to this size take the synchronous path. */
@@ -113,6 +115,7 @@ async function writeInPlace(parent: ParentEntry, path: string, body: Readable, o
   try {
     const st = fstatSync(fd);
     if (st.isFIFO() || st.isSocket()) throw notRegular(path);
+    if (opts.mode !== undefined) throw new HttpError(400, `path '${path}' is not a regular file: mode applies to regular files only`);
     if (!opts.keepOwnerInPlace) {
       try {
         fchownSync(fd, opts.uid, opts.gid);
@@ -263,7 +266,8 @@ async function replaceAtomically(parent: ParentEntry, path: string, existing: Fi
         // Owned by the user before it has its final name; on the descriptor just opened.
         fchownSync(fd, opts.uid, opts.gid);
         // The old mode carries over without set-id bits, which envd's chown of the old file clears too.
-        if (old) fchmodSync(fd, old.st.mode & 0o1777);
+        if (opts.mode !== undefined) fchmodSync(fd, opts.mode);
+        else if (old) fchmodSync(fd, old.st.mode & 0o1777);
       } catch (err) {
         throw new HttpError(500, `error changing file ownership: ${goErrorText(err)}`);
       }

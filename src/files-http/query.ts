@@ -42,3 +42,17 @@ export function parseFilesQuery(params: URLSearchParams): FilesQuery {
   const exp = single(params, "signature_expiration");
   return { path, username, signature, signatureExpiration: exp === undefined ? undefined : parseInt64("signature_expiration", exp) };
 }
+
+/**
+ * The extension's `mode=` on POST /files (octal permission bits such as 0640 or 755): the
+ * uploaded files get exactly these bits, set before they take their names. Set-id bits are
+ * refused (an upload must not mint set-uid programs). Undefined when absent.
+ */
+export function parseUploadMode(params: URLSearchParams): number | undefined {
+  const text = single(params, "mode");
+  if (text === undefined) return undefined;
+  if (!/^0?[0-7]{3,4}$/.test(text)) throw new QueryParamError(`Invalid format for parameter mode: ${goQuote(text)} is not an octal file mode such as 0640`);
+  const mode = parseInt(text, 8);
+  if (mode & 0o6000) throw new QueryParamError(`Invalid format for parameter mode: ${goQuote(text)} sets set-user-ID or set-group-ID, which uploads may not`);
+  return mode;
+}

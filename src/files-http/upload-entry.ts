@@ -22,6 +22,8 @@ export interface UploadRequest {
   user: UserAccount;
   metadata: Record<string, string>;
   contentLength: number | undefined;
+  /** The extension's `mode=` (see parseUploadMode). */
+  mode?: number;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function uploadOne(up: UploadRequest, path: string, body: Readable)
     contentLength: up.contentLength,
     log: ctx.log,
     keepOwnerInPlace: ctx.config.enforceFilePermissions && user.uid !== 0,
+    mode: up.mode,
     // The kernel, as the user, decides on the directory actually written into, whatever the path names by now.
     access: ctx.config.enforceFilePermissions && user.uid !== 0 ? FileAccess.enforcedFor(user) : undefined,
     checkTarget: ctx.config.enforceFilePermissions && user.uid !== 0 ? (dirfd, name, exists) => targetProblem(user, dirfd, name, exists, path) : undefined,

@@ -5,7 +5,7 @@ import type { HttpRequest, HttpResponse, RouteHandler } from "../http/types.js";
 import { requestCoding } from "./encoding.js";
 import { metadataFromHeaders, metadataProblem } from "./metadata-headers.js";
 import { uploadMultipart } from "./multipart-upload.js";
-import { parseFilesQuery, QueryParamError, type FilesQuery } from "./query.js";
+import { parseFilesQuery, parseUploadMode, QueryParamError, type FilesQuery } from "./query.js";
 import { checkFileAccess, fileRequestUser, resolveFilePath } from "./request-context.js";
 import { ClientGoneError, discardRequestBody, FileTooLargeError, openRequestBody } from "./request-body.js";
 import { sendGoPlainError, sendMarshalled } from "./respond.js";
@@ -39,7 +39,7 @@ async function uploadRaw(up: UploadRequest, body: Readable, query: FilesQuery, l
   return [await uploadOne(up, path, body)];
 }
 
-async function handleUpload(ctx: DaemonContext, req: HttpRequest, res: HttpResponse, query: FilesQuery): Promise<void> {
+async function handleUpload(ctx: DaemonContext, req: HttpRequest, res: HttpResponse, query: FilesQuery, mode: number | undefined): Promise<void> {
   checkFileAccess(ctx, req, query, "write");
   const coding = requestCoding(header(req, "content-encoding"));
   if ("error" in coding) throw new HttpError(400, `error decompressing request body: ${coding.error}`);
@@ -51,7 +51,7 @@ async function handleUpload(ctx: DaemonContext, req: HttpRequest, res: HttpRespo
     if (problem) throw new HttpError(400, `invalid metadata: ${problem}`);
 
     const length = contentLength(req);
-    const up: UploadRequest = { ctx, user, metadata, contentLength: length };
+    const up: UploadRequest = { ctx, user, metadata, contentLength: length, mode };
     const contentType = header(req, "content-type") ?? "";
     const type = mediaType(contentType);
     let entries: UploadedEntry[];
@@ -74,8 +74,10 @@ async function handleUpload(ctx: DaemonContext, req: HttpRequest, res: HttpRespo
 export function uploadRoute(ctx: DaemonContext): RouteHandler {
   return async (req, res, url) => {
     let query: FilesQuery;
+    let mode: number | undefined;
     try {
       query = parseFilesQuery(url.searchParams);
+      mode = parseUploadMode(url.searchParams);
     } catch (err) {
       if (!(err instanceof QueryParamError)) throw err;
       sendGoPlainError(res, 400, err.message);
@@ -83,7 +85,7 @@ export function uploadRoute(ctx: DaemonContext): RouteHandler {
       return;
     }
     try {
-      await handleUpload(ctx, req, res, query);
+      await handleUpload(ctx, req, res, query, mode);
     } catch (err) {
       if (err instanceof ClientGoneError) {
         ctx.log.info({ path: query.path }, "upload abandoned by the client; nothing was replaced");
