@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     process.exit(healthy ? 0 : 1);
   }
   const log = createLogger(config.logLevel);
-  for (const problem of hideAccessToken(process.argv, process.env, config.accessToken)) log.error(problem);
+  for (const problem of hideAccessToken(process.argv, process.env)) log.error(problem);
   // Orphans of our commands (all of a namespace's, as PID 1) are reaped here; see child-reaper.ts.
   const reaper = ChildReaper.start(log, { subreaper: true });
   // A signal before the server is up is acted on once it is: as PID 1, one without a handler is lost.

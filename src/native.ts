@@ -52,8 +52,8 @@ export interface NativeAddon {
   getXattr(path: string, name: string): Buffer;
   setXattr(path: string, name: string, value: Buffer): void;
   removeXattr(path: string, name: string): void;
-  /** Overwrites `secret` with '*' where the kernel shows /proc/<pid>/cmdline and environ from. */
-  scrubProcessStrings(secret: string): number;
+  /** Overwrites the token arguments equal to `secret` and the value of `variable` with '*' where /proc/<pid>/cmdline and environ are read from. */
+  scrubProcessStrings(secret: string, variable: string): number;
   flistXattr(fd: number): string[];
   fgetXattr(fd: number, name: string): Buffer;
   fsetXattr(fd: number, name: string, value: Buffer): void;

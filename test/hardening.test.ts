@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import http2 from "node:http2";
 import { connect, type Socket } from "node:net";
@@ -72,6 +72,23 @@ describe("the access token is hidden from other processes", () => {
     assert.equal((await fetch(`${d.url}/envs`, { headers: { "x-access-token": FLAG_TOKEN } })).status, 200);
     const masked = "*".repeat(FLAG_TOKEN.length);
     assert.equal((await fetch(`${d.url}/envs`, { headers: { "x-access-token": masked } })).status, 401);
+  });
+});
+
+describe("a short token that is also part of other words", () => {
+  it("hides only the token: PATH and the other arguments stay as they were", async () => {
+    // "bin" is in PATH and in the daemon's own path: those must not be touched.
+    const d = await startDaemon({ args: ["--access-token", "bin"], env: { ENVD_ACCESS_TOKEN: "bin" } });
+    try {
+      const cmdline = readFileSync(`/proc/${d.pid}/cmdline`, "latin1").split("\0");
+      assert.deepEqual(cmdline.slice(cmdline.indexOf("--access-token"), cmdline.indexOf("--access-token") + 2), ["--access-token", "***"]);
+      assert.ok(cmdline.some((a) => a.endsWith("dist/main.js")), cmdline.join(" "));
+      const out = await commandOutput(d, "echo \"$PATH\"; ls -d /usr/bin", { token: "bin" });
+      assert.match(out, /^[^\n]*\/usr\/bin/, out);
+      assert.match(out, /^\/usr\/bin$/m, out);
+    } finally {
+      await d.stop();
+    }
   });
 });
 
