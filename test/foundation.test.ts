@@ -2,6 +2,8 @@
 // request log, and the E2B SDK's first contact.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync, readdirSync, statfsSync } from "node:fs";
 import { connect as h2connect } from "node:http2";
 import { connect as tcpConnect } from "node:net";
@@ -271,23 +273,39 @@ describe("foundation", () => {
 });
 
 describe("cold start", () => {
-  it("answers /health with 204 well under a second after spawn", async (t) => {
+  it("answers /health with 204 well under a second after spawn (or within a few times a bare Node server on a loaded machine)", async (t) => {
     const started = performance.now();
     const d = await startDaemon();
     let ms = 0;
     try {
-      for (;;) {
-        const res = await fetch(`${d.url}/health`).catch(() => undefined);
-        if (res?.status === 204) {
-          ms = performance.now() - started;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      ms = (await firstHealth(d.url)) - started;
     } finally {
       assert.equal(await d.stop(), 0);
     }
-    t.diagnostic(`cold start to first 204: ${ms.toFixed(0)} ms`);
-    assert.ok(ms < 2000, `cold start took ${ms} ms`);
+    // The same measurement for a bare http server, as the yardstick of how loaded the machine is.
+    const bareStart = performance.now();
+    const bare = spawn(process.execPath, ["-e", BARE_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+    let bareMs = 0;
+    try {
+      const port = Number((await once(bare.stdout!, "data")).toString().trim());
+      bareMs = (await firstHealth(`http://127.0.0.1:${port}`)) - bareStart;
+    } finally {
+      bare.kill("SIGKILL");
+    }
+    t.diagnostic(`cold start to first 204: ${ms.toFixed(0)} ms (a bare Node http server: ${bareMs.toFixed(0)} ms)`);
+    assert.ok(ms < Math.max(2000, 8 * bareMs), `cold start took ${ms.toFixed(0)} ms, a bare server ${bareMs.toFixed(0)} ms`);
   });
 });
+
+const BARE_SERVER = `const s = require("node:http").createServer((q, r) => { r.statusCode = 204; r.end(); });
+s.listen(0, "127.0.0.1", () => console.log(s.address().port));`;
+
+/** performance.now() when GET /health first answered 204. */
+async function firstHealth(url: string): Promise<number> {
+  for (;;) {
+    const res = await fetch(`${url}/health`).catch(() => undefined);
+    if (res?.status === 204) return performance.now();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+

@@ -40,13 +40,13 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   startupWarnings(): string[] {
-    // A plain command joins only the pids hierarchy here (one mkdir per command); a workload-wide
-    // memory ceiling and CPU weight would put every command in the memory and cpu hierarchies too.
-    return ["cgroup v1: the workload is not fenced off from the daemon (no workload memory ceiling or lower CPU weight; cgroup v2 has them)"];
+    return [];
   }
 
   workloadFence(): Record<string, string> {
-    return {};
+    // A plain command joins only the pids hierarchy here (one mkdir per command); a workload-wide
+    // memory ceiling and CPU weight would put every command in the memory and cpu hierarchies too.
+    return { fenced: "no: on cgroup v1 the workload gets no memory ceiling or lower CPU weight (cgroup v2 has them)" };
   }
 
   async close(): Promise<void> {

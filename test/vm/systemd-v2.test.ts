@@ -29,14 +29,14 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
 
   // The same user actions measured on the idle VM: under software emulation (tcg) on a shared
   // host a command's round trip alone can exceed the 1 s a hardware-virtualized sandbox meets,
-  // so the bounds under fire are 1 s and 100 ms or twice the idle figure, whichever is larger.
+  // so the bounds under fire are 1 s and 100 ms or three times the idle figure, whichever is larger.
   let idleEchoMs = 0;
   let idleHealthP99 = 0;
-  const echoBound = () => Math.max(1000, 2 * idleEchoMs);
-  const healthBound = () => Math.max(100, 2 * idleHealthP99);
+  const echoBound = () => Math.max(1000, 3 * idleEchoMs);
+  const healthBound = () => Math.max(100, 3 * idleHealthP99);
 
   /** A shell command as root through the SDK, its stdout. */
-  const sh = async (cmd: string) => (await sbx.commands.run(cmd, { timeoutMs: 60_000 })).stdout;
+  const sh = async (cmd: string) => (await sbx.commands.run(cmd, { timeoutMs: 180_000 })).stdout;
 
   it("runs under systemd in envd.service, with commands in a workload tree outside the unit", async () => {
     assert.equal((await sh("cat /proc/1/comm")).trim(), "systemd");
@@ -182,7 +182,7 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
     // Four busy loops (two per core) and a thousand sleeping tasks, forked without exec (cheap under emulation).
     const storm = await sbx.commands.run(`perl -e 'for (1..4) { fork or do { 1 while 1 } } for (1..1000) { fork or do { sleep 600; exit } } sleep 600'`, { background: true, user: "user", timeoutMs: 0 });
     const tasks = async () => Number(await sh("cat /sys/fs/cgroup/envd-ts/pids.current"));
-    await waitFor(async () => (await tasks()) > 1000, 180_000, "the storm's tasks to start");
+    await waitFor(async () => (await tasks()) > 1000, 300_000, "the storm's tasks to start");
     const probe = probeHealth();
     const echoMs = await stillServes("storm");
     await new Promise((r) => setTimeout(r, 3000));
@@ -201,12 +201,9 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
         "\\n' > /etc/systemd/system/envd.service.d/token.conf && systemctl daemon-reload && (systemctl restart envd &)",
     ).catch(() => undefined);
     const authed = { "X-Access-Token": TOKEN, "Content-Type": "application/json" };
-    await waitFor(async () => {
-      const res = await fetch(`${vm.url}/envs`, { headers: authed }).catch(() => undefined);
-      return res?.status === 200;
-    }, 60_000, "the daemon to restart with a token");
-    const res = await fetch(`${vm.url}/envs`).catch(() => undefined);
-    assert.equal(res?.status, 401, "requests without the token are refused");
+    // The restart runs in the background: the old daemon (no token) may still answer for a while.
+    await waitFor(async () => (await fetch(`${vm.url}/envs`).catch(() => undefined))?.status === 401, 120_000, "the daemon to restart with a token");
+    assert.equal((await fetch(`${vm.url}/envs`, { headers: authed })).status, 200, "requests with the token are served");
     // Read the daemon's command line as `user`, as an attacker inside the sandbox would.
     const start = await fetch(`${vm.url}/process.Process/Start`, {
       method: "POST",
