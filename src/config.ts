@@ -41,6 +41,8 @@ export interface Config {
   /** How long and how many finished processes stay in the history. */
   historyTtlSeconds: number;
   historyMaxEntries: number;
+  /** On SIGTERM, leave running processes running instead of stopping them (a restart or an upgrade). */
+  keepProcessesOnStop: boolean;
   /** Root jail for file operations (RPCs and /files); undefined means none. */
   fsRoot: string | undefined;
   /** Largest whole-file read or upload in bytes; 0 means no limit. */
@@ -100,6 +102,7 @@ export const FLAGS: FlagSpec[] = [
   { name: "output-buffer-bytes", env: "ENVD_OUTPUT_BUFFER_BYTES", type: "string", default: String(1024 * 1024), help: "output kept per process for replay" },
   { name: "history-ttl-seconds", env: "ENVD_HISTORY_TTL_SECONDS", type: "string", default: "3600", help: "how long finished processes stay in the history" },
   { name: "history-max", env: "ENVD_HISTORY_MAX", type: "string", default: "1000", help: "how many finished processes the history keeps" },
+  { name: "keep-processes-on-stop", env: "ENVD_KEEP_PROCESSES_ON_STOP", type: "boolean", help: "on SIGTERM leave running processes running (their output streams end; a new daemon does not re-adopt them yet) instead of stopping them" },
   { name: "fs-root", env: "ENVD_FS_ROOT", type: "string", help: "confine every file operation beneath this directory" },
   { name: "max-file-bytes", env: "ENVD_MAX_FILE_BYTES", type: "string", default: "0", help: "largest whole-file read or upload in bytes (0: no limit)" },
   { name: "enforce-file-permissions", env: "ENVD_ENFORCE_FILE_PERMISSIONS", type: "boolean", help: "refuse file operations the requesting user could not do itself" },
@@ -292,6 +295,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ParsedCli {
     outputBufferBytes: integer("output-buffer-bytes", get("output-buffer-bytes")!, 0, 2 ** 31 - 1),
     historyTtlSeconds: integer("history-ttl-seconds", get("history-ttl-seconds")!, 0, 10 ** 8),
     historyMaxEntries: integer("history-max", get("history-max")!, 0, 10 ** 7),
+    keepProcessesOnStop: flag("keep-processes-on-stop"),
     fsRoot: get("fs-root") || undefined,
     maxFileBytes: integer("max-file-bytes", get("max-file-bytes")!, 0, Number.MAX_SAFE_INTEGER),
     enforceFilePermissions: flag("enforce-file-permissions"),

@@ -9,6 +9,7 @@ import { System } from "../src/gen/envdts/v1/system_pb.js";
 import { connectStream, readFrames } from "./helpers/connect-wire.js";
 import { startDaemon } from "./helpers/daemon.js";
 import { grpc, grpcSystemClient } from "./helpers/grpc-system.js";
+import { alive, e2bSandbox, waitFor } from "./process-helpers.js";
 
 const WATCH = "/envdts.v1.System/WatchResourceUsage";
 
@@ -124,5 +125,29 @@ describe("graceful shutdown", () => {
     assert.equal(code, 0);
     assert.ok(ms < 4000, `exit took ${ms} ms: idle connections held it up to the 5 s grace period`);
     await Promise.all([sockClosed, sessionClosed, silentClosed]);
+  });
+});
+
+describe("SIGTERM and running processes", () => {
+  const sleeper = async (args: string[]) => {
+    const d = await startDaemon({ args });
+    const { sbx } = await e2bSandbox(d);
+    const h = await sbx.commands.run("sleep 301", { background: true, user: "user", timeoutMs: 0 });
+    assert.ok(alive(h.pid));
+    return { d, pid: h.pid };
+  };
+
+  it("stops them by default", async () => {
+    const { d, pid } = await sleeper([]);
+    assert.equal(await d.stop(), 0);
+    await waitFor(() => !alive(pid), 10_000, "the command to be stopped");
+  });
+
+  it("leaves them running with --keep-processes-on-stop (a restart or upgrade)", async () => {
+    const { d, pid } = await sleeper(["--keep-processes-on-stop"]);
+    assert.equal(await d.stop(), 0);
+    assert.ok(d.logs.some((l) => l.msg === "leaving processes running (--keep-processes-on-stop)"));
+    assert.ok(alive(pid), "the command outlived the daemon");
+    process.kill(pid, "SIGKILL");
   });
 });

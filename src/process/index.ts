@@ -70,7 +70,9 @@ export function processCapability(ctx: DaemonContext): ProcessCapability {
     ],
     async close() {
       unregister.forEach((remove) => remove());
-      await registry.closeAll();
+      // Kept processes stay in their cgroups; the daemon's directories are removed once empty (a
+      // later daemon does it when they are still busy now).
+      await registry.closeAll({ keepRunning: ctx.config.keepProcessesOnStop });
       await cgroups.close();
     },
   };

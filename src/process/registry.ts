@@ -181,10 +181,15 @@ export class ProcessRegistry {
   }
 
   /** Daemon shutdown: SIGTERM every tree, SIGKILL after a grace, and wait for every end to be emitted. */
-  async closeAll(): Promise<void> {
+  async closeAll(opts: { keepRunning?: boolean } = {}): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
     clearTimeout(this.trimTimer);
+    if (opts.keepRunning) {
+      const live = this.liveProcesses().length;
+      if (live) this.log.info({ count: live }, "leaving processes running (--keep-processes-on-stop)");
+      return;
+    }
     const procs = this.activeProcesses();
     for (const p of procs) p.beginShutdown();
     await Promise.all(procs.map((p) => p.waitFinished(SHUTDOWN_TERM_GRACE_MS)));

@@ -120,6 +120,15 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
     await sh(`kill -9 ${h.pid}`);
   });
 
+  it("a command survives `systemctl restart envd` (the unit keeps processes on stop)", async () => {
+    const h = await sbx.commands.run("sleep 602", { background: true, user: "user", timeoutMs: 0 });
+    const pidBefore = (await sh("systemctl show -p MainPID --value envd")).trim();
+    await sbx.commands.run("(systemctl restart envd &)", { timeoutMs: 10_000 }).catch(() => undefined);
+    await waitFor(async () => (await healthy(vm.url)) && (await sh("systemctl show -p MainPID --value envd").catch(() => pidBefore)).trim() !== pidBefore, 120_000, "envd to restart");
+    assert.equal((await sh(`kill -0 ${h.pid} && echo alive`)).trim(), "alive");
+    await sh(`kill -9 ${h.pid}`);
+  });
+
   /** The daemon's main pid and systemd's restart count, to see that nothing of it restarted. */
   const daemonLife = async () => (await sh("systemctl show -p MainPID -p NRestarts --value envd")).trim();
 
