@@ -110,6 +110,15 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
     assert.ok(before === "0::/" || before.startsWith("0::/envd-ts/"), `after the attempt: ${before}`);
   });
 
+  it("a root command cannot lift its masked or read-only paths", async () => {
+    await sh("mkdir -p /srv/m /srv/ro && echo top-secret > /srv/m/secret && rm -f /srv/ro/planted");
+    const attack = "umount /srv/m/secret; umount -l /srv/m/secret; cat /srv/m/secret; mount -o remount,rw /srv/ro; mount -o remount,rw,bind /srv/ro; touch /srv/ro/planted; echo done";
+    const r = await runExt(g, { process: { cmd: "bash", args: ["-c", attack] }, security: { maskedPaths: ["/srv/m/secret"], readonlyPaths: ["/srv/ro"] } }, "root");
+    assert.match(r.out, /done/);
+    assert.doesNotMatch(r.out, /top-secret/);
+    assert.equal((await sh("test -e /srv/ro/planted && echo planted || echo clean")).trim(), "clean");
+  });
+
   it("a command survives `systemctl kill -s KILL envd`, and the restarted daemon answers", async () => {
     const h = await sbx.commands.run("sleep 600", { background: true, user: "user", timeoutMs: 0 });
     const pidBefore = (await sh("systemctl show -p MainPID --value envd")).trim();
