@@ -134,7 +134,9 @@ describe("EMFILE under a low open-files limit (prlimit --nofile=192:192)", () =>
 
   before(async () => {
     writeFileSync(file, "download me\n");
-    d = await startDaemon({ wrapper: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, "--"] });
+    // The connection cap (which would evict idle connections before they fill the table) is lifted:
+    // this test fills the descriptor table with connections on purpose.
+    d = await startDaemon({ wrapper: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, "--"], args: ["--max-connections", "100000", "--unauthenticated-idle-seconds", "600"] });
     // One keep-alive connection opened before the descriptors run out: requests can still arrive on it.
     agent = new Agent({ keepAlive: true, maxSockets: 1 });
     assert.equal(await call("GET", "/health").then((r) => r.status), 204);
