@@ -68,12 +68,16 @@ function assertUntouched(path: string, content: string, mode: number, what: stri
 }
 
 /** Runs `op(i)` in `lanes` parallel loops for `ms`; failures of the operation are expected and ignored. */
-async function hammer(ms: number, lanes: number, op: (i: number) => Promise<unknown>): Promise<number> {
-  const deadline = Date.now() + ms;
+async function hammer(ms: number, lanes: number, op: (i: number) => Promise<unknown>, until?: () => boolean): Promise<number> {
+  // With `until`, the race goes on past `ms` until the condition holds (at most 12 × ms): on a
+  // loaded machine the attacker may win every round for a while, and a race in which no operation
+  // succeeded proves nothing.
+  const started = Date.now();
+  const going = () => Date.now() < started + ms || (until !== undefined && !until() && Date.now() < started + 12 * ms);
   let n = 0;
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (Date.now() < deadline) {
+      while (going()) {
         const i = n++;
         await op(i).catch(() => {});
       }
@@ -321,11 +325,16 @@ describe("3. The kernel decides on the file actually used, while names are swapp
     const leaks: string[] = [];
     let reads = 0;
     try {
-      await hammer(RACE_MS, 2, async () => {
-        const r = await download(d, join(u, "mine"));
-        if (r.status === 200) reads++;
-        if (r.text.includes("ROOT")) leaks.push(r.text);
-      });
+      await hammer(
+        RACE_MS,
+        2,
+        async () => {
+          const r = await download(d, join(u, "mine"));
+          if (r.status === 200) reads++;
+          if (r.text.includes("ROOT")) leaks.push(r.text);
+        },
+        () => reads > 0,
+      );
     } finally {
       assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
     }
@@ -340,11 +349,16 @@ describe("3. The kernel decides on the file actually used, while names are swapp
     const attacker = await startAttacker(attackerBin, ["exchange", "mine", "link"], u);
     let ok = 0;
     try {
-      await hammer(RACE_MS, 1, async (i) => {
-        ensure();
-        const r = await compose(d, [join(u, "mine")], join(out, `o${i}`));
-        if (r.status === 200) ok++;
-      });
+      await hammer(
+        RACE_MS,
+        1,
+        async (i) => {
+          ensure();
+          const r = await compose(d, [join(u, "mine")], join(out, `o${i}`));
+          if (r.status === 200) ok++;
+        },
+        () => ok > 0,
+      );
     } finally {
       assert.ok((await attacker.stop()) > 0, "the attacker swapped nothing");
     }
@@ -369,11 +383,16 @@ describe("3. The kernel decides on the file actually used, while names are swapp
     let ok = 0;
     try {
       await Promise.all([
-        hammer(RACE_MS, 2, async (i) => {
-          // Straight into d, and into a new directory under d.
-          const r = await upload(d, join(u, i % 2 ? `d/f${i}` : `d/s${i}/f`), "planted");
-          if (r.status === 200) ok++;
-        }),
+        hammer(
+          RACE_MS,
+          2,
+          async (i) => {
+            // Straight into d, and into a new directory under d.
+            const r = await upload(d, join(u, i % 2 ? `d/f${i}` : `d/s${i}/f`), "planted");
+            if (r.status === 200) ok++;
+          },
+          () => ok > 0,
+        ),
         hammer(RACE_MS, 1, (i) => fs.makeDir({ path: join(u, `d/m${i}`) }, AS_USER)),
         hammer(RACE_MS, 1, (i) => ext.copy({ source, destination: join(u, `d/c${i}`) }, AS_USER)),
       ]);
@@ -502,11 +521,16 @@ describe("7. The root jail holds while a component is swapped for a symlink (--f
     let reads = 0;
     try {
       await Promise.all([
-        hammer(RACE_MS, 1, async () => {
-          const r = await download(d, join(jail, "d/secret"), "root");
-          if (r.status === 200) reads++;
-          if (r.text.includes("OUTSIDE")) leaks.push(`GET: ${r.text}`);
-        }),
+        hammer(
+          RACE_MS,
+          1,
+          async () => {
+            const r = await download(d, join(jail, "d/secret"), "root");
+            if (r.status === 200) reads++;
+            if (r.text.includes("OUTSIDE")) leaks.push(`GET: ${r.text}`);
+          },
+          () => reads > 0,
+        ),
         hammer(RACE_MS, 1, () => upload(d, join(jail, "d/victim"), "OVERWRITTEN", "root")),
         hammer(RACE_MS, 1, async () => {
           const res = await fs.listDir({ path: join(jail, "d") });
