@@ -17,15 +17,19 @@ const WORKLOAD_IO_WEIGHT = "default 10";
 const CPU_PERIOD_US = 100_000;
 
 /**
- * cgroup v2. The workload lives in a tree of its own at the top of the hierarchy,
- * <mount>/envd-ts/<daemon pid>/<run>, never below the daemon's own cgroup (E2B's envd does the
- * same with its user/ptys/socats groups). Three reasons:
+ * cgroup v2. Where the daemon is a service of the machine's own systemd (a sandbox VM) or sits
+ * at the root of its cgroup namespace, the workload lives in a tree of its own at the top of the
+ * hierarchy, <mount>/envd-ts/<daemon pid>/<run>, not below the daemon's own cgroup (E2B's envd
+ * does the same with its user/ptys/socats groups). Three reasons:
  * - cgroup v2's "no internal processes" rule: a cgroup that holds a process (the daemon in
  *   envd.service) cannot hand memory, pids or cpu to children (EBUSY, or "domain invalid");
  * - systemd stopping or killing envd.service kills everything in the unit's cgroup, so
  *   commands below it would die with every crash or restart of the daemon;
  * - the unit's weights and memory protection are the daemon's; the workload gets its own
  *   (a memory ceiling that leaves a reserve, lower CPU and I/O weights: see fenceWorkload).
+ * Anywhere else (a container sharing the host's cgroup namespace, a nested systemd) the tree is
+ * <daemon's cgroup>/envd-ts and the daemon moves into a leaf beside it, so the workload never
+ * leaves the daemon's own confinement.
  * A hierarchy that offers no controllers (the empty unified mount of a hybrid system) still
  * places processes, measures CPU time (cpu.stat is always there) and kills trees
  * (cgroup.kill), but refuses memory, pids and CPU bandwidth limits.
@@ -55,7 +59,14 @@ export class CgroupV2Manager implements CgroupManager {
    * @param selfPath the daemon's own cgroup, relative to the mount
    */
   static init(mount: string, selfPath: string, memTotalBytes = hostMemTotal()): CgroupV2Manager {
-    const top = join(mount, WORKLOAD_DIR);
+    // At the top when the daemon is a system service of this machine's own systemd (a sandbox VM)
+    // or at the root of its cgroup namespace; anywhere else (a container sharing the host's cgroup
+    // namespace, a nested systemd) below its own cgroup, so the workload never leaves the
+    // daemon's own confinement.
+    const atTop = selfPath === "/" || /^\/[^/]+\.slice\/[^/]+\.service$/.test(selfPath);
+    const parent = atTop ? mount : join(mount, selfPath);
+    const daemonInParent = !atTop || selfPath === "/";
+    const top = join(parent, WORKLOAD_DIR);
     let base = top;
     try {
       mkdirSync(top, { recursive: true });
@@ -64,12 +75,13 @@ export class CgroupV2Manager implements CgroupManager {
     } catch (err) {
       throw new LimitError(`cannot create ${base}: ${(err as Error).message}`);
     }
-    const available = new Set((readText(join(mount, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
+    const available = new Set((readText(join(parent, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
     const problems: string[] = [];
     for (const c of WANTED) {
       if (!available.has(c)) continue;
-      for (const dir of [mount, top, base]) {
-        const err = enable(dir, c) ?? (dir === mount && selfPath === "/" ? leaveRoot(mount, c) : undefined);
+      for (const dir of [parent, top, base]) {
+        let err = enable(dir, c);
+        if (err && dir === parent && daemonInParent) err = leaveParent(parent, c);
         if (err) {
           problems.push(err);
           break;
@@ -78,7 +90,7 @@ export class CgroupV2Manager implements CgroupManager {
     }
     const enabled = new Set((readText(join(base, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
     const missing = WANTED.filter((c) => !available.has(c));
-    if (missing.length) problems.unshift(`${join(mount, "cgroup.controllers")} offers ${[...available].join(" ") || "no controllers"}`);
+    if (missing.length) problems.unshift(`${join(parent, "cgroup.controllers")} offers ${[...available].join(" ") || "no controllers"}`);
     const fence = fenceWorkload(top, memTotalBytes);
     return new CgroupV2Manager(base, enabled, problems, fence);
   }
@@ -204,19 +216,20 @@ function enable(dir: string, c: string): string | undefined {
 }
 
 /**
- * A daemon at the root of its cgroup namespace (a container with its own cgroupns) holds that
- * root, which then cannot delegate controllers (EBUSY). It moves itself into a leaf and tries
- * again; other processes still there (an init such as tini) keep the refusal, reported as is.
+ * A daemon living in the cgroup that should hold the workload (the root of its cgroup namespace
+ * in a container, or its own cgroup) keeps that cgroup from delegating controllers (cgroup v2's
+ * "no internal processes" rule: EBUSY). It moves itself into a leaf and tries again; other
+ * processes still there (an init such as tini) keep the refusal, reported as is.
  */
-function leaveRoot(mount: string, c: string): string | undefined {
-  const leaf = join(mount, DAEMON_LEAF);
+function leaveParent(parent: string, c: string): string | undefined {
+  const leaf = join(parent, DAEMON_LEAF);
   try {
     mkdirSync(leaf, { recursive: true });
     writeFileSync(join(leaf, "cgroup.procs"), String(process.pid));
   } catch (err) {
-    return `cannot move the daemon out of ${mount} into ${leaf}: ${(err as Error).message}`;
+    return `cannot move the daemon out of ${parent} into ${leaf}: ${(err as Error).message}`;
   }
-  return enable(mount, c);
+  return enable(parent, c);
 }
 
 /**

@@ -183,7 +183,7 @@ export class ManagedProcess implements SubscriptionOwner {
     } else if (this.cgroups.version !== "none") {
       // Not a limit: a way to find the whole tree. Where it cannot be made, the launcher's subreaper does what it can.
       try {
-        cgroup = this.cgroups.track(`${this.id}-${this.runs.length + 1}`);
+        cgroup = this.cgroups.track(`${this.id}-${this.restartCount + 1}`);
         this.cgroupPaths = cgroup.paths;
       } catch (err) {
         if (!this.trackWarned) this.log.warn({ err: (err as Error).message, id: this.id }, "cannot track the process tree in a cgroup; using a subreaper");
