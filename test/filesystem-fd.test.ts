@@ -4,7 +4,7 @@
 // process that exchanges a directory with a symlink out of the jail.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -106,7 +106,8 @@ describe("root jail on descriptors", () => {
       const until = Date.now() + 6000;
       while (Date.now() < until && readdirSync(victims).length === names.length) {
         // rm(1), not Node's by-path recursion: the test itself must not follow the swapped link.
-        execFileSync("rm", ["-rf", "--", tree]);
+        // The attacker keeps renaming inside the tree: rm may find a directory refilled under it.
+        for (let i = 0; i < 100 && spawnSync("rm", ["-rf", "--", tree]).status !== 0; i++);
         build();
         await fs.remove({ path: tree }).catch(() => {});
         removes++;
