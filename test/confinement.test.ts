@@ -147,6 +147,14 @@ describe(`root cannot lift its limits or isolation (cgroup ${V2 ? "v2" : "v1"})`
     }
   });
 
+  it("a confined root cannot write the kernel's settings (a core_pattern or modprobe helper would run outside its cgroup)", async () => {
+    // Writes the value a knob already has: harmless where it succeeds, which it must not.
+    const script = "v=$(cat /proc/sys/kernel/core_uses_pid); echo $v > /proc/sys/kernel/core_uses_pid 2>&1 && echo wrote || echo refused";
+    const confined = await runExt(g, { process: { cmd: "bash", args: ["-c", script] }, limits: { pidsMax: 30 } });
+    assert.match(confined.out, /refused/, confined.out);
+    assert.match(confined.out, /Read-only file system/);
+  });
+
   it("a root command that asked for nothing keeps every capability and is tracked without a cgroup namespace (least surprise)", async () => {
     const d2 = await startDaemon();
     const g2 = grpcClients(d2);

@@ -1,9 +1,13 @@
+import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import type { ExecutionOptions } from "../isolation/execution.js";
 import type { ProcessCgroup } from "../limits/cgroup.js";
 import type { LaunchOptions } from "./launcher.js";
 
 const { errno } = constants;
+
+/** Kernel settings a confined root must not change (see isolationLaunchOptions). */
+const KERNEL_KNOBS = ["/proc/sys", "/proc/sysrq-trigger"];
 
 /**
  * The launcher options that put a run into its cgroup (limiting, or only tracking the tree) and
@@ -19,7 +23,11 @@ export function isolationLaunchOptions(exec: ExecutionOptions, cgroup: ProcessCg
   if ((exec.cgroupLimits && cgroup) || s.maskedPaths.length || s.readonlyPaths.length) o.confine = true;
   if (exec.rlimits.length) o.rlimits = exec.rlimits.map((r) => `${r.name}=${r.soft}:${r.hard}`);
   if (s.maskedPaths.length) o.maskedPaths = s.maskedPaths;
-  if (s.readonlyPaths.length) o.readonlyPaths = s.readonlyPaths;
+  // Root needs no capability to write a sysctl: kernel.core_pattern or kernel.modprobe would make the
+  // kernel run a program of its choice as root outside its cgroup. A confined process gets the
+  // kernel's knobs read-only, as container runtimes do.
+  const readonly = o.confine ? [...s.readonlyPaths, ...KERNEL_KNOBS.filter((p) => !s.readonlyPaths.includes(p) && existsSync(p))] : s.readonlyPaths;
+  if (readonly.length) o.readonlyPaths = readonly;
   if (s.caps) {
     o.capsKeep = s.caps.keep;
     o.capsAdd = s.caps.add;
