@@ -234,14 +234,15 @@ function leaveParent(parent: string, c: string): string | undefined {
 
 /**
  * Gives the workload's tree a memory ceiling that leaves a reserve for the daemon and the system
- * (min(total/8, 128 MiB), as E2B's envd keeps; memory.high equal to memory.max: reclaim, then the
+ * (min(total/4, 256 MiB); E2B's envd keeps min(total/8, 128 MiB), which in a 1 GiB VM left the
+ * daemon stalling in reclaim under a memory hog; memory.high equal to memory.max: reclaim, then the
  * OOM killer inside the workload, never outside it) and CPU and I/O weights below the daemon's.
  * Each setting that cannot be written (controller not enabled) is a problem to report.
  */
 function fenceWorkload(top: string, memTotal: number): { applied: Record<string, string>; problems: string[] } {
   const applied: Record<string, string> = {};
   const problems: string[] = [];
-  const reserve = Math.min(Math.floor(memTotal / 8), 128 * 1024 * 1024);
+  const reserve = Math.min(Math.floor(memTotal / 4), 256 * 1024 * 1024);
   const want: [string, string][] = [
     ["cpu.weight", WORKLOAD_CPU_WEIGHT],
     ["io.weight", WORKLOAD_IO_WEIGHT],
