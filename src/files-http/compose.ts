@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { close as fsClose, closeSync, constants, createReadStream, fchownSync, fstatSync, type Stats } from "node:fs";
+import { close as fsClose, closeSync, constants, fchownSync, fstatSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
-import { writeStreamOn } from "./fd-streams.js";
+import { readStreamOn, writeStreamOn } from "./fd-streams.js";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { DaemonContext } from "../daemon-context.js";
@@ -163,7 +163,7 @@ async function concatenate(fd: number, sources: Source[]): Promise<void> {
   let offset = 0;
   for (const src of sources) {
     // Over the descriptors opened and checked above, never closed by the streams themselves.
-    const input = createReadStream("", { fd: src.fd, autoClose: false, start: 0, highWaterMark: CHUNK });
+    const input = readStreamOn(src.fd, { start: 0, highWaterMark: CHUNK });
     const output = writeStreamOn(fd, { start: offset, highWaterMark: CHUNK });
     try {
       await pipeline(input, output);

@@ -17,9 +17,10 @@ const KEEP_OPEN = {
   close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => cb(null),
 };
 
-/** Reads `handle`'s file from `start` (to `end`, inclusive, if given); never closes the descriptor. */
-export function readStreamOn(handle: FileHandle, opts: { start?: number; end?: number; highWaterMark?: number } = {}): ReadStream {
-  return createReadStream("", { ...opts, fd: handle.fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createReadStream>[1]);
+/** Reads the file of `file` (a FileHandle or a descriptor) from `start` (to `end`, inclusive, if given); never closes the descriptor. */
+export function readStreamOn(file: FileHandle | number, opts: { start?: number; end?: number; highWaterMark?: number } = {}): ReadStream {
+  const fd = typeof file === "number" ? file : file.fd;
+  return createReadStream("", { ...opts, fd, autoClose: false, fs: KEEP_OPEN } as Parameters<typeof createReadStream>[1]);
 }
 
 /** Writes into the file of `file` (a FileHandle or a descriptor; at `start`, if given); never closes the descriptor. */

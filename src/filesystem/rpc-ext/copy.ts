@@ -1,4 +1,4 @@
-import { closeSync, constants, createReadStream, fchmodSync, fchownSync, fstatSync, futimesSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync } from "node:fs";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -6,7 +6,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { failureCode } from "../../http/failure-code.js";
 import type { DaemonContext } from "../../daemon-context.js";
 import type { CopyRequest, CopyResponseSchema } from "../../gen/envdts/v1/filesystem_ext_pb.js";
-import { writeStreamOn } from "../../files-http/fd-streams.js";
+import { readStreamOn, writeStreamOn } from "../../files-http/fd-streams.js";
 import { R_OK, W_OK, X_OK, type FileAccess } from "../access.js";
 import { ensureParentDirs } from "../ensure-dirs.js";
 import { entryInfo } from "../entry-info.js";
@@ -148,7 +148,7 @@ class Copier {
       const out = await fdOps().openAtAsync(dir, tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
         fchownSync(out, this.uid, this.gid);
-        await pipeline(createReadStream("", { fd: input, autoClose: false, start: 0 }), writeStreamOn(out));
+        await pipeline(readStreamOn(input, { start: 0 }), writeStreamOn(out));
         // chown came first: it clears setuid/setgid, which fchmod then restores.
         fchmodSync(out, st.mode & 0o7777);
         futimesSync(out, st.atimeMs / 1000, st.mtimeMs / 1000);
